@@ -1,0 +1,153 @@
+"""Exception entry, routing, vectors and exception return (ERET).
+
+Guest-visible exceptions never surface as Python errors: the helpers here
+move the CPU to the vector and either return the new PC (for instructions that
+always end their block, such as SVC) or raise `ExceptionTaken` (for faults in
+the middle of a block).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from framework.cpu import syndrome as syn
+from framework.cpu.state import M64, PSR_DAIF
+from framework.errors import ExceptionTaken
+
+if TYPE_CHECKING:
+    from framework.cpu.state import CPUState
+
+# HCR_EL2 bits used by the kernel's routing rules
+HCR_FMO = 1 << 3
+HCR_IMO = 1 << 4
+HCR_AMO = 1 << 5
+HCR_VF = 1 << 6
+HCR_VI = 1 << 7
+HCR_VSE = 1 << 8
+HCR_TGE = 1 << 27
+HCR_E2H = 1 << 34
+
+VEC_SYNC, VEC_IRQ, VEC_FIQ, VEC_SERROR = 0x000, 0x080, 0x100, 0x180
+
+KIND_NAMES = {VEC_SYNC: "sync", VEC_IRQ: "IRQ", VEC_FIQ: "FIQ", VEC_SERROR: "SError"}
+
+
+def hcr(cpu: CPUState) -> int:
+    """Effective HCR_EL2 (EL2 is always implemented and enabled on the virt board)."""
+    return cpu.sr["HCR_EL2"]
+
+
+def in_host(cpu: CPUState) -> bool:
+    """{E2H, TGE} == {1, 1}: EL0 belongs to the EL2&0 regime."""
+    return hcr(cpu) & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE
+
+
+def sync_target(cpu: CPUState) -> int:
+    """Where an ordinary synchronous exception (UNDEF, SVC, EL1 abort) goes from here."""
+    el = cpu.el
+    if el == 0:
+        return 2 if hcr(cpu) & HCR_TGE else 1
+    return el
+
+
+def take_exception(
+    cpu: CPUState,
+    target_el: int,
+    esr: int | None,
+    return_pc: int,
+    *,
+    far: int | None = None,
+    vector: int = VEC_SYNC,
+) -> int:
+    """Enter `target_el`: write SPSR/ELR/ESR/FAR, set PSTATE, jump to the vector.
+
+    Returns the new PC (also stored in cpu.pc).
+    """
+    machine = cpu.machine
+    from_el = cpu.el
+    if target_el == from_el:
+        offset = 0x200 if cpu.spsel else 0x000
+    else:
+        offset = 0x400
+    offset += vector
+    spsr = cpu.pstate_bits()
+    if machine.exception_entry_hooks:
+        spsr = machine.adjust_saved_pstate(from_el, target_el, spsr, esr)
+    sr = cpu.sr
+    sr[f"SPSR_EL{target_el}"] = spsr
+    sr[f"ELR_EL{target_el}"] = return_pc & M64
+    if esr is not None:
+        sr[f"ESR_EL{target_el}"] = esr
+    if far is not None:
+        sr[f"FAR_EL{target_el}"] = far & M64
+    # new PSTATE (syndromes.md §10)
+    cpu.select_sp(target_el, 1)
+    cpu.daif = PSR_DAIF
+    cpu.il = 0
+    cpu.ss = 0
+    cpu.uao = 0
+    cpu.btype = 0
+    cpu.excl = None
+    machine.entry_pstate(cpu, target_el)
+    cpu.pc = (sr[f"VBAR_EL{target_el}"] & ~0x7FF & M64) + offset
+    machine.stats.exception(esr, vector, from_el, target_el)
+    if machine.log_int:
+        machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
+    machine.pstate_changed()
+    return cpu.pc
+
+
+def sync_exception(cpu: CPUState, esr: int, pc: int, target_el: int | None = None) -> int:
+    """Take a synchronous exception whose preferred return address is `pc`; return the vector."""
+    return take_exception(cpu, sync_target(cpu) if target_el is None else target_el, esr, pc)
+
+
+def raise_sync(cpu: CPUState, esr: int, pc: int, target_el: int | None = None, far: int | None = None) -> None:
+    """Take a synchronous exception from inside a block and unwind it."""
+    take_exception(cpu, sync_target(cpu) if target_el is None else target_el, esr, pc, far=far)
+    raise ExceptionTaken(pc)
+
+
+def undefined(cpu: CPUState, pc: int) -> int:
+    """UNDEFINED instruction (EC 0x00) at `pc`."""
+    return sync_exception(cpu, syn.uncategorized(), pc)
+
+
+def exception_return(cpu: CPUState, pc: int) -> int:
+    """ERET at EL1/EL2: restore PSTATE from SPSR_ELx and continue at ELR_ELx.
+
+    An illegal return (to a higher EL, to EL1 while {E2H,TGE} = {1,1}, to
+    EL3, or with M[4] set) keeps the current EL and sets PSTATE.IL, so the
+    next instruction takes an Illegal Execution state exception.
+    """
+    el = cpu.el
+    sr = cpu.sr
+    spsr = sr[f"SPSR_EL{el}"]
+    target = sr[f"ELR_EL{el}"]
+    new_el = (spsr >> 2) & 3
+    illegal = (
+        spsr & 0x10  # AArch32 is not supported
+        or new_el > el
+        or new_el == 3
+        or (new_el == 1 and el == 2 and in_host(cpu))
+        or (new_el == 0 and spsr & 1)  # EL0 has no SP_EL0 handler mode ("EL0h")
+    )
+    machine = cpu.machine
+    if illegal:
+        # PSTATE from SPSR except EL and SP, which stay; IL = 1 (Arm ARM: IllegalExceptionReturn)
+        keep_el, keep_sp = cpu.el, cpu.spsel
+        cpu.set_pstate_bits((spsr & ~0x1F) | (keep_el << 2) | keep_sp)
+        cpu.il = 1
+    else:
+        cpu.set_pstate_bits(spsr)
+    cpu.excl = None
+    cpu.pc = target & M64
+    if machine.log_int:
+        machine.log_return(el, cpu.el, cpu.pc, spsr)
+    machine.pstate_changed()
+    return cpu.pc
+
+
+def illegal_state(cpu: CPUState) -> int:
+    """Take the Illegal Execution state exception (EC 0x0E) at the current PC."""
+    return sync_exception(cpu, syn.esr(syn.EC_ILLEGAL_STATE), cpu.pc)

@@ -1,0 +1,157 @@
+"""System-register definitions and the registry they form.
+
+A register is one declarative `SysReg`: name, encoding, lowest EL, reset
+value, writable-bit mask, the feature it belongs to, and functions only where
+it is special. The kernel declares the base registers (`regdefs.py`); plugins
+contribute theirs through the `armnv_sysregs` hook. Lookup is by the 16-bit
+key op0:op1:CRn:CRm:op2, which is bits [20:5] of an MRS/MSR/SYS word, so
+decoding an access is a dict hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from framework.cpu.state import M64
+from framework.cpu.syndrome import make_key, split_key
+
+if TYPE_CHECKING:
+    from framework.cpu.state import CPUState
+
+ReadFn = Callable[["CPUState"], int]
+WriteFn = Callable[["CPUState", int], None]
+# An access check returns None (go on) or a Decision.
+CheckFn = Callable[["CPUState", bool], "Decision | None"]
+
+
+@attrs.define(frozen=True, slots=True)
+class SysReg:
+    """One system register or system instruction (op0 = 1)."""
+
+    name: str
+    op0: int
+    op1: int
+    crn: int
+    crm: int
+    op2: int
+    min_el: int = 1
+    reset: int = 0
+    # bits a write may change (others keep their value); RES1 bits are forced on
+    wmask: int = M64
+    res1: int = 0
+    access: str = "RW"  # "RW", "RO", "WO"
+    feature: str | None = None
+    # storage slot in cpu.sr; defaults to the name
+    storage: str | None = None
+    read: ReadFn | None = None
+    write: WriteFn | None = None
+    # extra access checks (traps to EL2, EL0 enables…) run after the EL check
+    check: CheckFn | None = None
+    # a write changes translation or the execution mode: caches are dropped
+    config: bool = False
+    # with HCR_EL2.E2H == 1 at EL2, this EL1 encoding names the given EL2 register (NV-13)
+    e2h_target: str | None = None
+    # a *_EL12 / *_EL02 accessor: at EL2 with E2H == 1 it names this register (NV-13)
+    el12_of: str | None = None
+
+    @property
+    def key(self) -> int:
+        return make_key(self.op0, self.op1, self.crn, self.crm, self.op2)
+
+    @property
+    def slot(self) -> str:
+        return self.storage or self.name
+
+    @property
+    def encoding(self) -> tuple[int, int, int, int, int]:
+        return (self.op0, self.op1, self.crn, self.crm, self.op2)
+
+
+def reg(name: str, op0: int, op1: int, crn: int, crm: int, op2: int, **kw: Any) -> SysReg:
+    return SysReg(name, op0, op1, crn, crm, op2, **kw)
+
+
+# ---- access decisions --------------------------------------------------------------------
+
+
+@attrs.define(frozen=True, slots=True)
+class Decision:
+    """Outcome of an access check; subclasses say what happens instead of the access."""
+
+
+@attrs.define(frozen=True, slots=True)
+class Allow(Decision):
+    """Perform the access on `target` (the register itself unless redirected)."""
+
+    target: SysReg | None = None
+
+
+@attrs.define(frozen=True, slots=True)
+class Undef(Decision):
+    """The access is UNDEFINED (EC 0x00, or EC 0x18 under FEAT_IDST for ID-space reads)."""
+
+
+@attrs.define(frozen=True, slots=True)
+class Trap(Decision):
+    """Trap to `el` with syndrome `esr` (preferred return = the instruction)."""
+
+    el: int
+    esr: int | None = None  # None: the EC 0x18 syndrome of the access
+
+
+@attrs.define(frozen=True, slots=True)
+class ToMemory(Decision):
+    """Perform the access as a 64-bit load/store at a virtual address (FEAT_NV2)."""
+
+    va: int
+    el2_regime: bool = True
+
+
+ALLOW = Allow()
+UNDEF = Undef()
+
+
+class Registry:
+    """All registers of one machine, by key and by name."""
+
+    def __init__(self, regs: Iterable[SysReg] = ()) -> None:
+        self.by_key: dict[int, SysReg] = {}
+        self.by_name: dict[str, SysReg] = {}
+        for r in regs:
+            self.add(r)
+
+    def add(self, r: SysReg) -> None:
+        old = self.by_key.get(r.key)
+        if old is not None and old.name != r.name:
+            raise ValueError(f"{r.name} and {old.name} share encoding {r.encoding}")
+        self.by_key[r.key] = r
+        self.by_name[r.name] = r
+
+    def replace(self, r: SysReg) -> None:
+        """Override an existing definition (a CPU model or feature refining a base register)."""
+        self.by_key[r.key] = r
+        self.by_name[r.name] = r
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.by_name
+
+    def __getitem__(self, name: str) -> SysReg:
+        return self.by_name[name]
+
+    def get(self, key: int) -> SysReg | None:
+        return self.by_key.get(key)
+
+    def __iter__(self):
+        return iter(self.by_name.values())
+
+    def reset(self, cpu: CPUState) -> None:
+        for r in self.by_name.values():
+            if r.read is None or r.storage is not None:
+                cpu.sr.setdefault(r.slot, r.reset)
+
+
+def describe_key(key: int) -> str:
+    return "S{}_{}_C{}_C{}_{}".format(*split_key(key))

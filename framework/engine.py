@@ -1,0 +1,271 @@
+"""The run loop and the block translator.
+
+A guest basic block — up to a branch, an exception-generating or system
+instruction, the end of its page, or `max_block` instructions — becomes the
+source of one Python function (`framework.isa.codegen`), compiled once and
+cached by physical address; the current context's `vcache` maps the virtual
+PC to it, so a taken branch to a translated block is one dict hit. A block
+that branches back to its own start is compiled as a Python `while` loop that
+runs until the branch falls through or the instruction budget is spent.
+
+Asynchronous events (interrupts, timers, `--max-insns`) are looked at when
+`cpu.icount` reaches `cpu.deadline`; a block that would run past the deadline
+is replaced by single-instruction blocks, so the instruction count at which an
+interrupt is taken does not depend on how code was split into blocks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from framework.cpu.state import M64
+from framework.errors import ExceptionTaken, GuestStop
+from framework.isa.codegen import Ctx
+from framework.isa.table import decoder
+from framework.memory import PAGE, ram_views
+
+if TYPE_CHECKING:
+    from framework.machine import Machine
+
+MAX_BLOCK = 64
+NEVER = 1 << 62
+
+
+class Block:
+    __slots__ = ("pc", "pa", "n", "fn", "source", "words")
+
+    def __init__(self, pc: int, pa: int, n: int, fn: Any, source: str, words: list[int]) -> None:
+        self.pc = pc
+        self.pa = pa
+        self.n = n
+        self.fn = fn
+        self.source = source
+        self.words = words
+
+
+@attrs.define(slots=True)
+class StopReason:
+    kind: str  # "exit", "max-insns", "wfi", "breakpoint", "step"
+    exit_code: int = 0
+    message: str = ""
+
+
+class Engine:
+    def __init__(self, machine: Machine, *, max_block: int = MAX_BLOCK) -> None:
+        self.machine = machine
+        self.cpu = machine.cpu
+        self.mem = machine.mem
+        self.max_block = max_block
+        self.blocks: dict[int, Block] = {}  # by PA, full-size blocks
+        self.singles: dict[int, Block] = {}  # by PA, one-instruction blocks
+        self.code_pages: dict[int, list[Block]] = {}  # RAM page index -> blocks on it
+        self.base_ns: dict[str, Any] = {"ExceptionTaken": ExceptionTaken, "__builtins__": __builtins__}
+        self.base_ns.update(ram_views(machine.bus.ram.buf))
+        self.ram_base = machine.bus.ram.base
+        self.ram_end = self.ram_base + machine.bus.ram.size
+        self.limit = NEVER
+        self.trace_exec = False
+        self.trace_in_asm = False
+        self.translated = 0
+
+    # ---- translation ---------------------------------------------------------------------
+    def lookup(self, pc: int) -> Block:
+        """The block at virtual `pc` in the current context (translating it if needed)."""
+        cpu = self.cpu
+        pa = self.mem.translate_fetch(cpu, pc)
+        blk = self.blocks.get(pa)
+        if blk is None or blk.pc != pc:
+            blk = self.translate(pc, pa, self.max_block)
+            self.blocks[pa] = blk
+        cpu.vcache[pc] = blk
+        return blk
+
+    def lookup_single(self, pc: int) -> Block:
+        cpu = self.cpu
+        pa = self.mem.translate_fetch(cpu, pc)
+        blk = self.singles.get(pa)
+        if blk is None or blk.pc != pc:
+            blk = self.translate(pc, pa, 1)
+            self.singles[pa] = blk
+        return blk
+
+    def fetch_words(self, pc: int, pa: int, limit: int) -> list[int]:
+        """Instruction words from pa up to the end of its page (at most `limit`)."""
+        if pc & 3:
+            return []
+        n = min(limit, (PAGE - (pa & (PAGE - 1))) >> 2)
+        if self.ram_base <= pa and pa + 4 * n <= self.ram_end:
+            off = pa - self.ram_base
+            buf = self.machine.bus.ram.buf
+            return [int.from_bytes(buf[off + 4 * i : off + 4 * i + 4], "little") for i in range(n)]
+        return []
+
+    def translate(self, pc: int, pa: int, limit: int) -> Block:
+        words = self.fetch_words(pc, pa, limit)
+        if not words:
+            # PC misaligned or not in RAM: a one-instruction block that raises the fault
+            return self._fetch_fault_block(pc, pa)
+        ns = dict(self.base_ns)
+        features = self.machine.features
+        ctx = Ctx(ns, features)
+        bti = "bti" in features
+        dec = decoder()
+        n = 0
+        for i, word in enumerate(words):
+            ctx.pc = (pc + 4 * i) & M64
+            ctx.word = word
+            ctx.index = i
+            row = dec.decode(word)
+            if row is None:
+                ctx.undef()
+            else:
+                row.emit(ctx, **row.operands(word))
+            n = i + 1
+            if i == 0 and bti and not ctx.sets_btype:
+                # FEAT_BTI: any instruction but BR/BLR clears PSTATE.BTYPE once it completes
+                ctx.emit("cpu.btype = 0")
+            if ctx.exit is not None:
+                break
+        if ctx.exit is None:
+            ctx.goto(pc + 4 * n)
+        source = self._assemble(ctx, pc, n)
+        code = compile(source, f"<block {pc:#x}>", "exec")
+        exec(code, ns)
+        blk = Block(pc, pa, n, ns["_block"], source, words[:n])
+        self._register_code(blk)
+        self.translated += 1
+        if self.trace_in_asm:
+            self.machine.log_block(blk)
+        return blk
+
+    def _assemble(self, ctx: Ctx, pc: int, n: int) -> str:
+        exit_ = ctx.exit
+        loops = exit_[0] in ("goto", "cond") and exit_[2 if exit_[0] == "cond" else 1] == pc
+        head = ["def _block(cpu):", "    x = cpu.x"]
+        for name in sorted(ctx.uses):
+            head.append(f"    {name} = cpu.{name}")
+        body = list(ctx.lines)
+        flags = ctx.packed_flags() if ctx.pending is not None else None
+        sync = [f"cpu.nzcv = {flags}"] if flags else []
+        if not loops:
+            if exit_[0] == "goto":
+                tail = [*sync, f"return {exit_[1]:#x}"]
+            elif exit_[0] == "jump":
+                tail = [f"return {exit_[1]}"]
+            else:
+                _, c, taken, fall = exit_
+                tail = [*sync, f"return {taken:#x} if {c} else {fall:#x}"]
+            return "\n".join(head + body + ["    " + t for t in tail]) + "\n"
+        # self-loop: iterate inside the function while the budget allows
+        back_sync = sync if ctx.flags_read_first else []
+        lines = [*head, f"    lim = (cpu.deadline - cpu.icount) // {n}", "    it = 1", "    try:", "        while True:"]
+        lines += ["        " + line for line in body]
+        ind = " " * 12
+        if exit_[0] == "goto":
+            lines += [f"{ind}if it < lim:", f"{ind}    it += 1"]
+            lines += [f"{ind}    {s}" for s in back_sync]
+            lines += [f"{ind}    continue", *(ind + s for s in sync)]
+            lines += [f"{ind}cpu.icount += (it - 1) * {n}", f"{ind}return {pc:#x}"]
+        else:
+            _, c, taken, fall = exit_
+            lines += [f"{ind}if {c}:", f"{ind}    if it < lim:", f"{ind}        it += 1"]
+            lines += [f"{ind}        {s}" for s in back_sync]
+            lines += [f"{ind}        continue"]
+            lines += [f"{ind}    {s}" for s in sync]
+            lines += [f"{ind}    cpu.icount += (it - 1) * {n}", f"{ind}    return {pc:#x}"]
+            lines += [ind + s for s in sync]
+            lines += [f"{ind}cpu.icount += (it - 1) * {n}", f"{ind}return {fall:#x}"]
+        lines += ["    except ExceptionTaken:", f"        cpu.icount += (it - 1) * {n}", "        raise"]
+        return "\n".join(lines) + "\n"
+
+    def _fetch_fault_block(self, pc: int, pa: int) -> Block:
+        from framework.cpu.exceptions import raise_sync
+        from framework.cpu.syndrome import EC_PC_ALIGN, esr
+
+        machine = self.machine
+
+        def fault(cpu):
+            if pc & 3:
+                raise_sync(cpu, esr(EC_PC_ALIGN), pc, far=pc)
+            machine.mem.fetch_external_abort(cpu, pc)
+
+        return Block(pc, pa, 1, fault, "<fetch fault>", [])
+
+    def _register_code(self, blk: Block) -> None:
+        off = blk.pa - self.ram_base
+        page = off >> 12
+        lst = self.code_pages.get(page)
+        if lst is None:
+            self.code_pages[page] = lst = []
+            self.mem.drop_write_entries(page << 12)
+        lst.append(blk)
+
+    def code_written(self, ram_off: int, size: int) -> None:
+        """A store hit RAM at ram_off: drop translated blocks on the pages it touched."""
+        first = ram_off >> 12
+        last = (ram_off + size - 1) >> 12
+        for page in range(first, last + 1):
+            blocks = self.code_pages.pop(page, None)
+            if blocks:
+                self.invalidate_blocks(blocks)
+
+    def invalidate_blocks(self, blocks: list[Block]) -> None:
+        for blk in blocks:
+            if self.blocks.get(blk.pa) is blk:
+                del self.blocks[blk.pa]
+            if self.singles.get(blk.pa) is blk:
+                del self.singles[blk.pa]
+        self.mem.flush_code_caches()
+
+    def flush_all_code(self) -> None:
+        """IC IALLU and friends: forget every translation."""
+        self.blocks.clear()
+        self.singles.clear()
+        self.code_pages.clear()
+        self.mem.flush_code_caches()
+
+    # ---- running -----------------------------------------------------------------------
+    def kick(self) -> None:
+        """Something changed that the run loop must look at before the next block."""
+        self.cpu.deadline = self.cpu.icount
+
+    def run(self, max_insns: int | None = None) -> StopReason:
+        """Run until the guest stops, `max_insns` more instructions ran, or a breakpoint."""
+        cpu = self.cpu
+        machine = self.machine
+        self.limit = cpu.icount + max_insns if max_insns is not None else NEVER
+        cpu.deadline = cpu.icount  # compute the first real deadline in the slow path
+        try:
+            while True:
+                if cpu.icount >= cpu.deadline:
+                    stop = machine.service(self)
+                    if stop is not None:
+                        return stop
+                    if self.trace_exec:
+                        cpu.deadline = cpu.icount  # keep single-stepping
+                pc = cpu.pc
+                if cpu.icount + MAX_BLOCK <= cpu.deadline:
+                    blk = cpu.vcache.get(pc)
+                    if blk is None:
+                        try:
+                            blk = self.lookup(pc)
+                        except ExceptionTaken:
+                            continue
+                else:
+                    blk = cpu.vcache1.get(pc)
+                    if blk is None:
+                        try:
+                            blk = cpu.vcache1[pc] = self.lookup_single(pc)
+                        except ExceptionTaken:
+                            continue
+                    if self.trace_exec:
+                        machine.log_exec(blk)
+                try:
+                    cpu.pc = blk.fn(cpu)
+                    cpu.icount += blk.n
+                except ExceptionTaken as e:
+                    cpu.icount += ((e.pc - blk.pc) >> 2) + 1
+        except GuestStop as stop:
+            return StopReason(stop.reason, stop.exit_code)

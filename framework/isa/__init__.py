@@ -1,0 +1,23 @@
+"""A64 instruction set: one module per instruction group, each a set of table rows."""
+
+import importlib
+
+GROUP_MODULES = (
+    "framework.isa.dp_imm",
+    "framework.isa.dp_reg",
+    "framework.isa.branch",
+    "framework.isa.system",
+    "framework.isa.ldst",
+    "framework.isa.ldst_excl",
+    "framework.isa.ldst_fp",
+)
+
+
+def load_all() -> None:
+    """Import every group module so that its rows are registered."""
+    for name in GROUP_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise

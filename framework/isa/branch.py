@@ -1,0 +1,80 @@
+"""Branches: B, BL, B.cond, CBZ/CBNZ, TBZ/TBNZ, BR, BLR, RET, ERET."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from framework.cpu.exceptions import exception_return, undefined
+from framework.isa.codegen import Ctx
+from framework.isa.table import insn
+
+if TYPE_CHECKING:
+    from framework.cpu.state import CPUState
+
+
+def _offset(imm: int, bits: int) -> int:
+    imm -= (imm >> (bits - 1)) << bits
+    return imm * 4
+
+
+@insn("op:1 00101 imm26:26")
+def B_BL(ctx: Ctx, op: int, imm26: int) -> None:
+    if op:
+        ctx.set_x(30, f"{ctx.pc + 4:#x}", masked=True)
+    ctx.goto(ctx.pc + _offset(imm26, 26))
+
+
+@insn("01010100 imm19:19 c:1 cond:4")
+def B_cond(ctx: Ctx, imm19: int, c: int, cond: int) -> None:
+    # c = 1 is BC.cond (FEAT_HBC): the same branch with a hint about consistency
+    target = ctx.pc + _offset(imm19, 19)
+    if cond >= 14:
+        ctx.goto(target)
+    else:
+        ctx.branch_if(ctx.cond(cond), target, ctx.pc + 4)
+
+
+@insn("sf:1 011010 op:1 imm19:19 rt:5")
+def CBZ_CBNZ(ctx: Ctx, sf: int, op: int, imm19: int, rt: int) -> None:
+    value = ctx.r(rt, sf)
+    ctx.branch_if(f"{value} {'!=' if op else '=='} 0", ctx.pc + _offset(imm19, 19), ctx.pc + 4)
+
+
+@insn("b5:1 011011 op:1 b40:5 imm14:14 rt:5")
+def TBZ_TBNZ(ctx: Ctx, b5: int, op: int, b40: int, imm14: int, rt: int) -> None:
+    bit = (b5 << 5) | b40
+    test = f"{ctx.x(rt)} >> {bit} & 1"
+    ctx.branch_if(test if op else f"not {test}", ctx.pc + _offset(imm14, 14), ctx.pc + 4)
+
+
+def _set_btype(cpu: CPUState, value: int) -> None:
+    cpu.btype = value
+
+
+@insn("1101011 0 0 op:2 11111 0000 0 0 rn:5 00000")
+def BR_BLR_RET(ctx: Ctx, op: int, rn: int) -> None:
+    if op == 3:
+        return ctx.undef()
+    target = ctx.local(ctx.x(rn), "n")
+    if op == 1:  # BLR
+        ctx.set_x(30, f"{ctx.pc + 4:#x}", masked=True)
+    if ctx.features is not None and "bti" in ctx.features and op != 2:
+        # FEAT_BTI: BLR sets BTYPE 0b10, BR 0b01 (syndromes.md §10); the next block clears it
+        ctx.emit(f"cpu.btype = {2 if op == 1 else 1}")
+        ctx.sets_btype = True
+    ctx.jump(target)
+    return None
+
+
+def _eret(cpu: CPUState, pc: int) -> int:
+    if cpu.el == 0:
+        return undefined(cpu, pc)
+    handled = cpu.machine.eret(cpu, pc)
+    if handled is not None:
+        return handled
+    return exception_return(cpu, pc)
+
+
+@insn("1101011 0100 11111 0000 0 0 11111 00000")
+def ERET(ctx: Ctx) -> None:
+    ctx.call_exit(_eret, hex(ctx.pc))

@@ -1,0 +1,160 @@
+"""pytest fixtures for armnv and its plugins (registered through the ``pytest11`` entry point).
+
+Guest programs are real AArch64 assembly, assembled and linked by the GNU
+cross toolchain and cached by content hash, then run on a real `Machine`:
+
+    def test_add(run_asm):
+        m = run_asm('''
+            mov x0, #2
+            add x1, x0, #3
+        ''')
+        assert m.cpu.x[1] == 5
+
+`run_asm` places the snippet at ``_start`` (0x4008_0000, EL2h, MMU off, SP at
+the top of a 1 MiB stack above the image) and appends a semihosting
+``SYS_EXIT(0)`` epilogue, so falling off the end stops the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framework.engine import StopReason
+from framework.machine import Machine, MachineConfig
+
+TEXT_BASE = 0x4008_0000
+STACK_TOP = TEXT_BASE + 0x10_0000
+TOOLCHAIN_PREFIX = os.environ.get("ARMNV_CROSS", "aarch64-linux-gnu-")
+
+EPILOGUE = """
+_armnv_exit:
+    mov x0, #0x18
+    adr x1, _armnv_exit_block
+    hlt #0xf000
+    b .
+    .balign 8
+_armnv_exit_block:
+    .quad 0x20026, 0
+"""
+
+LINKER_SCRIPT = """
+ENTRY(_start)
+SECTIONS {{
+    . = {base:#x};
+    .text : {{ *(.text.boot) *(.text*) }}
+    .rodata : {{ *(.rodata*) }}
+    . = ALIGN(4096);
+    .data : {{ *(.data*) }}
+    .bss : {{ *(.bss*) *(COMMON) }}
+}}
+"""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("ARMNV_ASM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "armnv", "asm"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def toolchain_available() -> bool:
+    return shutil.which(TOOLCHAIN_PREFIX + "as") is not None and shutil.which(TOOLCHAIN_PREFIX + "ld") is not None
+
+
+def assemble(source: str, *, base: int = TEXT_BASE, wrap: bool = True) -> Path:
+    """Assemble and link `source`; return the ELF path (cached by content hash).
+
+    With `wrap`, the source is the body of ``_start`` and the exit epilogue is appended.
+    """
+    if wrap:
+        source = f"    .text\n    .global _start\n_start:\n{source}\n{EPILOGUE}"
+    script = LINKER_SCRIPT.format(base=base)
+    digest = hashlib.sha256((TOOLCHAIN_PREFIX + "\0" + script + "\0" + source).encode()).hexdigest()[:24]
+    out = cache_dir() / f"{digest}.elf"
+    if out.exists():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "t.S")
+        src.write_text(source + "\n")
+        obj = Path(tmp, "t.o")
+        lds = Path(tmp, "t.ld")
+        lds.write_text(script)
+        elf = Path(tmp, "t.elf")
+        for cmd in (
+            [TOOLCHAIN_PREFIX + "gcc", "-c", "-march=armv8.5-a+lse+memtag", "-o", str(obj), str(src)],
+            [TOOLCHAIN_PREFIX + "ld", "-T", str(lds), "-o", str(elf), str(obj)],
+        ):
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise AssertionError(f"{' '.join(cmd[:1])} failed:\n{proc.stderr}\n--- source ---\n{source}")
+        tmp_out = out.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(elf, tmp_out)
+        os.replace(tmp_out, out)
+    return out
+
+
+def make_machine(cpu: str = "max", **config: Any) -> Machine:
+    return Machine(MachineConfig(cpu=cpu, **config), stdout=_Capture())
+
+
+class _Capture:
+    """A bytes sink standing in for the guest's stdout."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, b: bytes) -> int:
+        self.data += b
+        return len(b)
+
+    def flush(self) -> None:
+        pass
+
+
+def run_program(
+    source: str,
+    *,
+    cpu: str = "max",
+    max_insns: int = 1_000_000,
+    wrap: bool = True,
+    setup: Callable[[Machine], None] | None = None,
+    **config: Any,
+) -> Machine:
+    """Assemble, load and run a guest; the machine is returned with `stop` and `output` set."""
+    elf = assemble(source, wrap=wrap)
+    m = make_machine(cpu, **config)
+    m.load(str(elf))
+    m.cpu.x[31] = STACK_TOP
+    if setup is not None:
+        setup(m)
+    m.stop = m.run(max_insns)  # type: ignore[attr-defined]
+    m.output = bytes(m.stdout.data)  # type: ignore[attr-defined]
+    return m
+
+
+@pytest.fixture
+def asm() -> Callable[..., Path]:
+    """Assemble a snippet into a cached ELF: ``asm(source, wrap=True)``."""
+    if not toolchain_available():
+        pytest.fail(f"the GNU cross toolchain ({TOOLCHAIN_PREFIX}as) is not installed; run `make test`")
+    return assemble
+
+
+@pytest.fixture
+def run_asm(asm) -> Callable[..., Machine]:
+    """Run a snippet on a fresh machine: ``run_asm(source, cpu='max', max_insns=..., setup=fn)``."""
+    return run_program
+
+
+__all__ = ["STACK_TOP", "TEXT_BASE", "StopReason", "assemble", "make_machine", "run_program"]
