@@ -34,7 +34,7 @@ NEVER = 1 << 62
 
 
 class Block:
-    __slots__ = ("pc", "pa", "n", "fn", "source", "words")
+    __slots__ = ("fn", "n", "pa", "pc", "source", "words")
 
     def __init__(self, pc: int, pa: int, n: int, fn: Any, source: str, words: list[int]) -> None:
         self.pc = pc
@@ -160,7 +160,13 @@ class Engine:
             return "\n".join(head + body + ["    " + t for t in tail]) + "\n"
         # self-loop: iterate inside the function while the budget allows
         back_sync = sync if ctx.flags_read_first else []
-        lines = [*head, f"    lim = (cpu.deadline - cpu.icount) // {n}", "    it = 1", "    try:", "        while True:"]
+        lines = [
+            *head,
+            f"    lim = (cpu.deadline - cpu.icount) // {n}",
+            "    it = 1",
+            "    try:",
+            "        while True:",
+        ]
         lines += ["        " + line for line in body]
         ind = " " * 12
         if exit_[0] == "goto":

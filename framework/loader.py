@@ -59,7 +59,11 @@ def _load_elf(path: str) -> Image:
             symtab = elf.get_section_by_name(".symtab")
             if symtab is not None:
                 for sym in symtab.iter_symbols():
-                    if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE") and sym["st_shndx"] != "SHN_UNDEF":
+                    if (
+                        sym.name
+                        and sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE")
+                        and sym["st_shndx"] != "SHN_UNDEF"
+                    ):
                         symbols.setdefault(sym["st_value"], sym.name)
             if not segments:
                 raise ArmnvError(f"{path}: ELF has no loadable segments")

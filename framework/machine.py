@@ -7,6 +7,7 @@ PL011 at 0x0900_0000, GICv3 distributor at 0x0800_0000 and redistributors at
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import IO, Any
@@ -180,10 +181,8 @@ class Machine:
             self.flush_output()
 
     def flush_output(self) -> None:
-        try:
+        with contextlib.suppress(ValueError, OSError):
             self.stdout.flush()
-        except (ValueError, OSError):
-            pass
 
     # ---- the run loop's slow path ----------------------------------------------------------
     def service(self, engine: Engine) -> StopReason | None:

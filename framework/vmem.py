@@ -156,7 +156,7 @@ class MemorySystem:
             # unaligned access to Device memory: alignment fault whatever SCTLR.A says
             self.data_abort(cpu, va, TranslationFault(syn.FSC_ALIGNMENT), write, pc, acc_flags)
         ram_off = pa - self.ram_base
-        if 0 <= ram_off and pa + size <= self.ram_end:
+        if ram_off >= 0 and pa + size <= self.ram_end:
             if tr.cacheable and not acc_flags & ACC_UNPRIV:
                 page_off = ram_off & ~(PAGE - 1)
                 vpage = va >> 12

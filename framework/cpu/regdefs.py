@@ -205,8 +205,6 @@ def base_registers(machine: Machine) -> list[SysReg]:
         # identification (values come from the CPU model)
         reg("MIDR_EL1", 3, 0, 0, 0, 0, access="RO", read=_read_midr),
         reg("MPIDR_EL1", 3, 0, 0, 0, 5, access="RO", read=_read_mpidr),
-        reg(
-            "HCR_EL2", 3, 4, 1, 1, 0, min_el=2, config=True, wmask=machine.hcr_wmask, res1=machine.hcr_res1
-        ),
+        reg("HCR_EL2", 3, 4, 1, 1, 0, min_el=2, config=True, wmask=machine.hcr_wmask, res1=machine.hcr_res1),
     ]
     return regs

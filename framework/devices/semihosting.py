@@ -6,8 +6,8 @@ the HLT. Addresses are virtual addresses of the calling EL, read through the
 current translation regime, so semihosting works with the MMU on and under
 any HCR_EL2 setting (README "Board facts").
 
-Only the console is a file: ``SYS_OPEN(":tt")`` gives stdin (modes 0–3),
-stdout (4–7) or stderr (8–11); other names fail with ENOENT.
+Only the console is a file: ``SYS_OPEN(":tt")`` gives stdin (modes 0-3),
+stdout (4-7) or stderr (8-11); other names fail with ENOENT.
 """
 
 from __future__ import annotations

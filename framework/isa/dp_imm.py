@@ -19,7 +19,7 @@ def ADR(ctx: Ctx, op: int, immlo: int, immhi: int, rd: int) -> None:
 
 
 @insn("sf:1 op:1 S:1 100010 sh:1 imm12:12 rn:5 rd:5")
-def ADD_SUB_imm(ctx: Ctx, sf: int, op: int, S: int, sh: int, imm12: int, rn: int, rd: int) -> None:  # noqa: N803
+def ADD_SUB_imm(ctx: Ctx, sf: int, op: int, S: int, sh: int, imm12: int, rn: int, rd: int) -> None:
     imm = imm12 << (12 * sh)
     m = MASK[sf]
     a = ctx.rsp(rn, sf)
@@ -44,7 +44,7 @@ def ADD_SUB_imm(ctx: Ctx, sf: int, op: int, S: int, sh: int, imm12: int, rn: int
 
 
 @insn("sf:1 opc:2 100100 N:1 immr:6 imms:6 rn:5 rd:5")
-def LOGICAL_imm(ctx: Ctx, sf: int, opc: int, N: int, immr: int, imms: int, rn: int, rd: int) -> None:  # noqa: N803
+def LOGICAL_imm(ctx: Ctx, sf: int, opc: int, N: int, immr: int, imms: int, rn: int, rd: int) -> None:
     imm = logical_immediate(sf, N, immr, imms)
     if imm is None:
         return ctx.undef()
@@ -76,9 +76,9 @@ def MOVE_WIDE(ctx: Ctx, sf: int, opc: int, hw: int, imm16: int, rd: int) -> None
 
 
 @insn("sf:1 opc:2 100110 N:1 immr:6 imms:6 rn:5 rd:5")
-def BITFIELD(ctx: Ctx, sf: int, opc: int, N: int, immr: int, imms: int, rn: int, rd: int) -> None:  # noqa: N803
+def BITFIELD(ctx: Ctx, sf: int, opc: int, N: int, immr: int, imms: int, rn: int, rd: int) -> None:
     width = 64 if sf else 32
-    if opc == 3 or N != sf or (not sf and (immr >= 32 or imms >= 32)):
+    if opc == 3 or sf != N or (not sf and (immr >= 32 or imms >= 32)):
         return ctx.undef()
     masks = decode_bit_masks(N, imms, immr, False, width)
     if masks is None:
@@ -103,9 +103,9 @@ def BITFIELD(ctx: Ctx, sf: int, opc: int, N: int, immr: int, imms: int, rn: int,
 
 
 @insn("sf:1 00 100111 N:1 o0:1 rm:5 imms:6 rn:5 rd:5")
-def EXTR(ctx: Ctx, sf: int, N: int, o0: int, rm: int, imms: int, rn: int, rd: int) -> None:  # noqa: N803
+def EXTR(ctx: Ctx, sf: int, N: int, o0: int, rm: int, imms: int, rn: int, rd: int) -> None:
     width = 64 if sf else 32
-    if N != sf or o0 or (not sf and imms >= 32):
+    if sf != N or o0 or (not sf and imms >= 32):
         return ctx.undef()
     lo = ctx.r(rm, sf)
     if imms == 0:

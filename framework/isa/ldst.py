@@ -110,7 +110,7 @@ def LDST_imm9(ctx: Ctx, size: int, opc: int, imm9: int, idx: int, rn: int, rt: i
 
 
 @insn("size:2 111 0 00 opc:2 1 rm:5 option:3 S:1 10 rn:5 rt:5")
-def LDST_reg(ctx: Ctx, size: int, opc: int, rm: int, option: int, S: int, rn: int, rt: int) -> None:  # noqa: N803
+def LDST_reg(ctx: Ctx, size: int, opc: int, rm: int, option: int, S: int, rn: int, rt: int) -> None:
     if not option & 2:
         ctx.undef()
         return

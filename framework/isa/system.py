@@ -185,12 +185,12 @@ def MSR_imm(ctx: Ctx, op1: int, crm: int, op2: int) -> None:
 
 
 @insn("1101010100 L:1 1 o0:1 op1:3 crn:4 crm:4 op2:3 rt:5")
-def MRS_MSR(ctx: Ctx, L: int, o0: int, op1: int, crn: int, crm: int, op2: int, rt: int) -> None:  # noqa: N803
+def MRS_MSR(ctx: Ctx, L: int, o0: int, op1: int, crn: int, crm: int, op2: int, rt: int) -> None:
     key = (ctx.word >> 5) & 0xFFFF
     ctx.call_exit(access, hex(key), str(rt), str(bool(L)), hex(ctx.pc))
 
 
 @insn("1101010100 L:1 01 op1:3 crn:4 crm:4 op2:3 rt:5")
-def SYS(ctx: Ctx, L: int, op1: int, crn: int, crm: int, op2: int, rt: int) -> None:  # noqa: N803
+def SYS(ctx: Ctx, L: int, op1: int, crn: int, crm: int, op2: int, rt: int) -> None:
     key = (ctx.word >> 5) & 0xFFFF
     ctx.call_exit(access, hex(key), str(rt), str(bool(L)), hex(ctx.pc))
