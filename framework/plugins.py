@@ -61,6 +61,8 @@ class CpuModel:
     id_regs: dict[str, tuple[int, int, int, int, int, int]]
     default_features: tuple[str, ...]
     plugin: str = ""
+    # model properties that are not ID registers: CNTFRQ_EL0, PMCR_EL0 reset, ICH_VTR_EL2, CCSIDR…
+    extra: dict[str, int] = attrs.field(factory=dict)
 
 
 @attrs.define(slots=True)

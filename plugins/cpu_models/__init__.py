@@ -40,5 +40,6 @@ def armnv_cpu_models() -> list[CpuModel]:
     models = []
     for name, regs in table.items():
         id_regs = {r: v for r, v in regs.items() if not r.startswith(_NOT_ID)}
-        models.append(CpuModel(name, DESCRIPTIONS.get(name, name), id_regs, default_features=()))
+        extra = {r: v[5] for r, v in regs.items() if r.startswith(_NOT_ID)}
+        models.append(CpuModel(name, DESCRIPTIONS.get(name, name), id_regs, default_features=(), extra=extra))
     return models
