@@ -16,7 +16,10 @@ def _capstone():
     return md
 
 
+# traces disassemble the same loop bodies over and over
+@functools.lru_cache(maxsize=1 << 16)
 def disassemble(word: int, pc: int = 0) -> str:
+    """``"mnemonic operands"`` for the A64 instruction `word` at `pc` (branch targets are absolute)."""
     md = _capstone()
     if md is None:
         return f".inst {word:#010x}"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from framework.cpu.state import M64
-from framework.errors import ExceptionTaken, GuestStop
+from framework.errors import BlockExit, ExceptionTaken, GuestStop
 from framework.isa.codegen import Ctx
 from framework.isa.table import decoder
 from framework.memory import PAGE, ram_views
@@ -61,7 +61,7 @@ class Engine:
         self.blocks: dict[int, Block] = {}  # by PA, full-size blocks
         self.singles: dict[int, Block] = {}  # by PA, one-instruction blocks
         self.code_pages: dict[int, list[Block]] = {}  # RAM page index -> blocks on it
-        self.base_ns: dict[str, Any] = {"ExceptionTaken": ExceptionTaken, "__builtins__": __builtins__}
+        self.base_ns: dict[str, Any] = {"BlockExit": BlockExit, "__builtins__": __builtins__}
         self.base_ns.update(ram_views(machine.bus.ram.buf))
         self.ram_base = machine.bus.ram.base
         self.ram_end = self.ram_base + machine.bus.ram.size
@@ -183,7 +183,7 @@ class Engine:
             lines += [f"{ind}    cpu.icount += (it - 1) * {n}", f"{ind}    return {pc:#x}"]
             lines += [ind + s for s in sync]
             lines += [f"{ind}cpu.icount += (it - 1) * {n}", f"{ind}return {fall:#x}"]
-        lines += ["    except ExceptionTaken:", f"        cpu.icount += (it - 1) * {n}", "        raise"]
+        lines += ["    except BlockExit:", f"        cpu.icount += (it - 1) * {n}", "        raise"]
         return "\n".join(lines) + "\n"
 
     def _fetch_fault_block(self, pc: int, pa: int) -> Block:
@@ -192,12 +192,17 @@ class Engine:
 
         machine = self.machine
 
-        def fault(cpu):
-            if pc & 3:
-                raise_sync(cpu, esr(EC_PC_ALIGN), pc, far=pc)
-            machine.mem.fetch_external_abort(cpu, pc)
+        def fault(cpu) -> int:
+            # nothing is executed: the block counts no instruction
+            try:
+                if pc & 3:
+                    raise_sync(cpu, esr(EC_PC_ALIGN), pc, far=pc)
+                machine.mem.fetch_external_abort(cpu, pc)
+            except ExceptionTaken:
+                pass
+            return cpu.pc
 
-        return Block(pc, pa, 1, fault, "<fetch fault>", [])
+        return Block(pc, pa, 0, fault, "<fetch fault>", [])
 
     def _register_code(self, blk: Block) -> None:
         off = blk.pa - self.ram_base
@@ -243,35 +248,35 @@ class Engine:
         machine = self.machine
         self.limit = cpu.icount + max_insns if max_insns is not None else NEVER
         cpu.deadline = cpu.icount  # compute the first real deadline in the slow path
-        try:
-            while True:
-                if cpu.icount >= cpu.deadline:
-                    stop = machine.service(self)
-                    if stop is not None:
-                        return stop
-                    if self.trace_exec:
-                        cpu.deadline = cpu.icount  # keep single-stepping
-                pc = cpu.pc
-                if cpu.icount + MAX_BLOCK <= cpu.deadline:
-                    blk = cpu.vcache.get(pc)
-                    if blk is None:
-                        try:
-                            blk = self.lookup(pc)
-                        except ExceptionTaken:
-                            continue
-                else:
-                    blk = cpu.vcache1.get(pc)
-                    if blk is None:
-                        try:
-                            blk = cpu.vcache1[pc] = self.lookup_single(pc)
-                        except ExceptionTaken:
-                            continue
-                    if self.trace_exec:
-                        machine.log_exec(blk)
-                try:
-                    cpu.pc = blk.fn(cpu)
-                    cpu.icount += blk.n
-                except ExceptionTaken as e:
-                    cpu.icount += ((e.pc - blk.pc) >> 2) + 1
-        except GuestStop as stop:
-            return StopReason(stop.reason, stop.exit_code)
+        while True:
+            if cpu.icount >= cpu.deadline:
+                stop = machine.service(self)
+                if stop is not None:
+                    return stop
+                if self.trace_exec:
+                    cpu.deadline = cpu.icount  # keep single-stepping
+            pc = cpu.pc
+            if cpu.icount + MAX_BLOCK <= cpu.deadline:
+                blk = cpu.vcache.get(pc)
+                if blk is None:
+                    try:
+                        blk = self.lookup(pc)
+                    except ExceptionTaken:
+                        continue  # instruction abort on fetch: nothing executed
+            else:
+                blk = cpu.vcache1.get(pc)
+                if blk is None:
+                    try:
+                        blk = cpu.vcache1[pc] = self.lookup_single(pc)
+                    except ExceptionTaken:
+                        continue
+                if self.trace_exec:
+                    machine.log_exec(blk)
+            try:
+                cpu.pc = blk.fn(cpu)
+                cpu.icount += blk.n
+            except BlockExit as e:
+                at = cpu.pc if e.pc is None else e.pc
+                cpu.icount += ((at - blk.pc) >> 2) + 1
+                if type(e) is GuestStop:
+                    return StopReason(e.reason, e.exit_code)

@@ -10,20 +10,28 @@ class ArmnvError(Exception):
     """Bad user input or configuration: reported as one line, exit status 2."""
 
 
-class ExceptionTaken(Exception):  # noqa: N818 - an event, not an error
-    """The instruction at `pc` took a synchronous exception; state is already at the vector."""
+class BlockExit(Exception):  # noqa: N818 - an event, not an error
+    """Leaves a translated block early at the instruction `pc` (None: the helper set cpu.pc).
+
+    The instruction at `pc` counts as executed: the run loop adds the
+    instructions of the block up to and including it to the instruction count.
+    """
 
     __slots__ = ("pc",)
 
-    def __init__(self, pc: int) -> None:
+    def __init__(self, pc: int | None = None) -> None:
         self.pc = pc
 
 
-class GuestStop(Exception):  # noqa: N818 - an event, not an error
+class ExceptionTaken(BlockExit):
+    """The instruction at `pc` took a synchronous exception; state is already at the vector."""
+
+
+class GuestStop(BlockExit):
     """The guest asked the machine to stop (semihosting exit, PSCI SYSTEM_OFF)."""
 
-    def __init__(self, exit_code: int, reason: str = "exit") -> None:
-        super().__init__(reason)
+    def __init__(self, exit_code: int, reason: str = "exit", pc: int | None = None) -> None:
+        super().__init__(pc)
         self.exit_code = exit_code
         self.reason = reason
 

@@ -1,27 +1,50 @@
 """The plugin contract of armnv: every hook a plugin may implement.
 
-A plugin is a module whose functions are decorated with
-``@framework.hookimpl`` and named like the specifications below. It is found
-through the ``armnv`` entry-point group (builtin plugins are declared there
-exactly like third-party ones) and registered on a machine's plugin manager
-only when its feature is enabled (see ``framework.plugins``), so a hook
-implementation never has to ask "am I enabled?".
+A plugin is a module (or package) whose module-level functions are decorated
+with ``@framework.hookimpl`` and named like the specifications below; an
+implementation may accept fewer arguments than the specification lists, in
+any order, but no others. The module is found through the ``armnv``
+entry-point group — armnv's builtin plugins are declared there exactly like
+third-party ones — and checked against this file when it is discovered (a
+misspelt hook name is an error, not a silent no-op). See
+``docs/plugin-guide.md`` for a walk-through with a complete example.
 
-Hooks run on *events*, never per instruction. Three kinds:
+Which plugins a machine calls
+-----------------------------
+A plugin that declares features is registered on a machine's plugin manager
+only when at least one of its features is enabled (``--cpu max,nv2=off``
+switches one off), so a hook implementation never has to ask "am I
+enabled?". Plugins that declare CPU models or no feature at all are always
+registered. Registration order is: armnv's builtin plugins, then
+third-party ones, each sorted by entry-point name.
 
-* **declarations** at machine build (features, CPU models, system registers,
-  devices, HCR_EL2 bits): every plugin contributes, results are collected;
-* **decisions** (``firstresult=True``): the first implementation that returns
-  something other than ``None`` wins; ``None`` means "not my business", and
-  the kernel's own rule applies when nobody answers;
-* **notifications** (configuration changes, dumps, logs): everybody is called.
+Three kinds of hooks
+--------------------
+* **Declarations**, at machine build (features, CPU models, system
+  registers, HCR_EL2 bits, devices): every registered plugin contributes;
+  the kernel collects the results.
+* **Decisions** (``firstresult=True``): implementations are called one by
+  one and the first that returns something other than ``None`` wins;
+  ``None`` means "not my business". When nobody answers, the kernel applies
+  the base architecture. pluggy calls the most recently registered plugin
+  first; ``@hookimpl(tryfirst=True)`` / ``@hookimpl(trylast=True)`` move an
+  implementation to the front / back. The ordering rule of each decision is
+  written on it below, with the spec item that requires it.
+* **Notifications** (configuration changes, CPU dumps, log fields): every
+  implementation is called; return values are collected where documented.
 
-Order between plugins is explicit with ``tryfirst``/``trylast``; the rule for
-each decision hook is written on it.
+Hooks run on *events*, never per instruction: a pluggy call costs about a
+microsecond, an emulated instruction far less. The kernel only calls a
+decision hook at all when some registered plugin implements it.
 
-Plugins hold no global mutable state: architectural state lives in the CPU
-(system registers in ``cpu.sr``), device state in objects registered on the
-machine.
+Where state lives
+-----------------
+Plugins hold no global mutable state (two machines may run in one process).
+Architectural state lives in the CPU: system registers in ``cpu.sr`` (a dict
+keyed by register name), PSTATE fields as ``cpu`` attributes. Device state
+lives in objects the plugin creates in `armnv_devices` and maps on
+``machine.bus``. The machine is ``cpu.machine``; its enabled features are
+``machine.features`` and its CPU model ``machine.model``.
 """
 
 from __future__ import annotations
@@ -38,49 +61,80 @@ if TYPE_CHECKING:
     from framework.vmem import Access, Translation
 
 
-# ---- declarations (machine build) ---------------------------------------------------------
+# ---- declarations (discovery and machine build) -----------------------------------------------
 
 
 @hookspec
 def armnv_features() -> list[Feature]:
     """Declare the architectural features this plugin implements.
 
-    Called on every discovered plugin (enabled or not) when the catalogue of
-    features is built. A `Feature` names what it requires (``nv2`` requires
-    ``nv``) and the ID-register fields it sets when enabled.
+    Called once per process on every discovered plugin, enabled or not,
+    when the feature catalogue is built (it is not called through a
+    machine's plugin manager). A `framework.plugins.Feature` names:
+
+    * ``requires`` — features it cannot work without (``nv2`` requires
+      ``nv``; ``nv`` requires ``el2`` and ``vhe``). Switching a requirement
+      off drops the dependent default features with it; switching a
+      dependent on explicitly while its requirement is off is an error;
+    * ``conflicts`` — features it cannot be enabled with (an error);
+    * ``id_fields`` — the ID-register fields it owns: a field keeps the CPU
+      model's value only while its owner is enabled, and is otherwise
+      lowered to the field's ``absent`` value (a feature never raises a
+      field above the model's value);
+    * ``fixed`` — cannot be switched off.
+
+    Feature names are unique across all plugins; two plugins declaring the
+    same name is an error at discovery.
     """
 
 
 @hookspec
 def armnv_cpu_models() -> list[CpuModel]:
-    """Declare CPU models: name, ID-register values and default features.
+    """Declare CPU models: ID-register values, default features, model properties.
 
-    Called on every discovered plugin. Model names must be unique.
+    Called once per process on every discovered plugin. Model names are
+    unique. A model's ``default_features`` may name features no installed
+    plugin declares; they are ignored (and their ID fields cleared) until a
+    plugin implements them.
     """
 
 
 @hookspec
 def armnv_sysregs(machine: Machine) -> list[SysReg]:
-    """Contribute system-register (and system-instruction) definitions.
+    """Contribute system-register and system-instruction (op0 = 1) definitions.
 
-    Called once per machine, after the kernel's base registers are declared.
-    A definition whose encoding is already known *replaces* the earlier one
-    (a feature refining a base register, e.g. HCR_EL2's write mask), in
-    plugin registration order.
+    Called once per machine, after the kernel's base registers are declared
+    (they can be looked up in ``machine.sysregs``). Each returned
+    `framework.cpu.sysregs.SysReg` is added to the machine's registry; a
+    definition whose encoding is already known *replaces* the earlier one
+    (a feature refining a base register). Results are applied in plugin
+    registration order, so a later plugin's definition wins.
+
+    A definition with ``feature="x"`` UNDEFs while feature ``x`` is
+    disabled, which lets one plugin define registers for several features.
     """
 
 
 @hookspec
 def armnv_hcr_bits(machine: Machine) -> int:
-    """Return the HCR_EL2 bits this feature makes writable (e.g. NV, NV1, AT for FEAT_NV).
+    """Return the HCR_EL2 bits this plugin makes writable.
 
-    The results are ORed into the base mask of the CPU model.
+    The kernel implements bits [33:0] and E2H (bit 34, only with the
+    ``vhe`` feature); the CPU-model plugin adds the bits its model
+    implements (TLOR, TERR, TEA, APK, API, FWB, TID4, TICAB, TOCU, TTLBIS,
+    TTLBOS, EnSCXT — cpu-models.md §7); a feature adds its own control bits
+    (FEAT_NV: NV, NV1, AT; FEAT_NV2: NV2 — nv.md NV-02, NV-03). All results
+    are ORed; bits nobody contributes are RES0 (written value ignored).
     """
 
 
 @hookspec
 def armnv_devices(machine: Machine) -> None:
-    """Create devices and map them on ``machine.bus`` (``bus.add_device``)."""
+    """Create devices and map them on ``machine.bus`` (``bus.add_device(base, size, device, name)``).
+
+    Called once per machine after the board's own devices (UART,
+    semihosting, PSCI) exist. Keep device state in the device object.
+    """
 
 
 @hookspec
@@ -88,98 +142,169 @@ def armnv_machine_built(machine: Machine) -> None:
     """The machine is complete and reset: last chance to adjust state before the guest runs."""
 
 
-# ---- decisions ----------------------------------------------------------------------------
+# ---- decisions ------------------------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
 def armnv_sysreg_access(cpu: CPUState, reg: SysReg | None, key: int, is_read: bool, rt: int) -> Decision | None:
-    """Decide an MRS/MSR/SYS/SYSL access before the kernel does.
+    """Decide an MRS, MSR (register), SYS or SYSL before the kernel does.
 
-    ``reg`` is the definition of the 16-bit encoding ``key``
-    (op0:op1:CRn:CRm:op2), or None when no register has that encoding.
-    Return a `framework.cpu.sysregs.Decision` — ``Allow(target)``,
-    ``Undef()``, ``Trap(el, esr)``, ``ToMemory(va)`` — or None to let the
-    kernel apply the base architecture (EL checks, VHE view, EL2 traps).
+    :param reg: the definition of the 16-bit encoding ``key``
+        (op0:op1:CRn:CRm:op2, bits [20:5] of the instruction), or None when
+        no register has that encoding on this machine.
+    :param is_read: True for MRS and SYSL.
+    :param rt: the general-purpose register operand (31 = XZR).
+    :return: a `framework.cpu.sysregs.Decision`, or None to let the kernel
+        apply the base architecture (feature gate, lowest EL, direction,
+        the VHE view at EL2 — nv.md NV-13 — and the register's own
+        ``check``):
 
-    Ordering: FEAT_NV2's memory/EL1 redirection is ``tryfirst``, FEAT_NV's
-    trap is plain, plugins that only add traps of their own registers should
-    be ``trylast`` (nv.md NV-12).
+        * ``Allow(target)`` — perform the access on ``target`` (another
+          register: a redirect, e.g. FEAT_NV2's SPSR_EL2 → SPSR_EL1);
+        * ``Undef()`` — UNDEFINED (EC 0x00; a read in the feature-ID space
+          reports EC 0x18 instead, syndromes.md §3 FEAT_IDST);
+        * ``Trap(el, esr=None)`` — take an exception to ``el``; ``esr=None``
+          is the EC 0x18 syndrome of this access (syndromes.md §4);
+        * ``ToMemory(va)`` — perform the access as a 64-bit load/store at
+          virtual address ``va`` in the EL2 regime (FEAT_NV2).
+
+    Ordering (nv.md NV-12, first match wins): FEAT_NV2's redirections (to
+    EL1 registers, then to memory) are ``tryfirst``; FEAT_NV's trap of
+    EL2-level encodings is a plain implementation; a plugin that only adds
+    traps of its own registers, or EL2 traps of EL1 registers, is
+    ``trylast``, so NV2 and NV see an access first. The kernel's own
+    decision comes after every plugin.
     """
 
 
 @hookspec(firstresult=True)
 def armnv_current_el(cpu: CPUState) -> int | None:
-    """The value of PSTATE.EL as read by ``MRS CurrentEL`` (FEAT_NV makes EL1 read 2)."""
+    """The exception level ``MRS CurrentEL`` reports (bits [3:2]), or None for PSTATE.EL.
+
+    FEAT_NV makes EL1 read 2 while HCR_EL2.NV == 1 (nv.md NV-20). Only one
+    plugin is expected to answer.
+    """
 
 
 @hookspec(firstresult=True)
 def armnv_exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr: int | None) -> int | None:
-    """Adjust the PSTATE value about to be saved in SPSR_ELx on exception entry.
+    """Adjust the PSTATE value about to be saved in SPSR_<target_el> on exception entry.
 
-    Return the new SPSR value, or None to keep ``spsr`` (e.g. NV-27 reports
-    EL2 in SPSR_EL1.M for EL1 → EL1 exceptions).
+    Called before SPSR/ELR/ESR are written and before PSTATE changes.
+    ``spsr`` is the value the kernel computed; ``esr`` is the syndrome (None
+    for interrupts). Return the new SPSR value, or None to keep ``spsr``.
+    Example: FEAT_NV reports EL2 in SPSR_EL1.M for EL1 → EL1 exceptions
+    taken while HCR_EL2.NV == 1 (nv.md NV-27, nv2.md NV2-11).
     """
 
 
 @hookspec
 def armnv_entry_pstate(cpu: CPUState, target_el: int) -> None:
-    """PSTATE was set for an exception entry to ``target_el``: apply feature rules (PAN, SSBS…)."""
+    """PSTATE was set for an exception entry to ``target_el``: apply feature rules.
+
+    Every implementation is called (notification). Example: FEAT_PAN sets
+    PSTATE.PAN from SCTLR_ELx.SPAN (pan.md §3). The kernel's own rules
+    (DAIF, UAO, BTYPE, SSBS, ALLINT — syndromes.md §10) have already run.
+    """
 
 
 @hookspec(firstresult=True)
 def armnv_eret(cpu: CPUState, pc: int) -> int | None:
-    """An ERET/ERETAA/ERETAB at ``pc``: return the next PC if the plugin handled it (NV-15 trap)."""
+    """An ERET, ERETAA or ERETAB at ``pc``, at EL1 or EL2.
+
+    Return the next PC if the plugin handled the instruction (typically by
+    taking an exception: FEAT_NV traps EL1 ERET to EL2 with EC 0x1A, nv.md
+    NV-15), or None for the ordinary exception return.
+    """
 
 
 @hookspec(firstresult=True)
 def armnv_msr_immediate(cpu: CPUState, op1: int, op2: int, crm: int) -> bool | None:
-    """An MSR (immediate) to a PSTATE field the kernel does not own (e.g. PAN: op1=0, op2=4).
+    """An MSR (immediate) to a PSTATE field the kernel does not own (e.g. PAN: op1 = 0, op2 = 4).
 
-    Return True when the plugin performed it; if nobody does, the instruction is UNDEFINED.
+    Return True when the plugin performed it; if nobody does, the
+    instruction is UNDEFINED.
+    """
+
+
+@hookspec(firstresult=True)
+def armnv_at(cpu: CPUState, op: str, va: int) -> int | None:
+    """Perform the address-translation instruction ``AT <op>`` on ``va``; return the PAR_EL1 value.
+
+    Called by the AT instruction definitions after the access decision
+    (traps such as HCR_EL2.AT or NV-06 are `armnv_sysreg_access`'s
+    business and leave PAR_EL1 unchanged, mmu.md MMU-08). ``op`` is the
+    Arm ARM name: ``S1E1R``, ``S1E1W``, ``S1E0R``, ``S1E0W``, ``S1E1RP``,
+    ``S1E1WP``, ``S1E1A``, ``S1E2R``, ``S1E2W``, ``S1E2A``, ``S12E1R``,
+    ``S12E1W``, ``S12E0R``, ``S12E0W``. Return None for operations the
+    plugin does not handle.
+
+    Ordering: the MMU plugin's general implementation is plain; a feature
+    that gives one operation its own meaning (FEAT_PAN2's S1E1RP/S1E1WP,
+    pan.md §4) is ``tryfirst`` and returns None for every other ``op``.
     """
 
 
 @hookspec(firstresult=True)
 def armnv_unprivileged_el(cpu: CPUState) -> int | None:
-    """The EL whose permissions LDTR/STTR use at the current EL (NV-25 makes them privileged)."""
+    """The EL whose permissions LDTR/STTR (and other unprivileged accesses) check at the current EL.
+
+    None keeps the kernel's rule (EL0 at EL1 unless PSTATE.UAO; at EL2 with
+    E2H/TGE likewise). FEAT_NV with NV1 == 1 makes them privileged at EL1
+    (nv.md NV-25).
+    """
 
 
 @hookspec(firstresult=True)
 def armnv_pan_active(cpu: CPUState) -> bool | None:
-    """Whether PSTATE.PAN restricts privileged data accesses now (pan.md §4, §6)."""
+    """Whether PSTATE.PAN restricts privileged data accesses right now (pan.md §4, §6; nv.md NV-24).
+
+    Asked when a memory context is built (exception entry/return, MSR PAN,
+    configuration change), never per access. None means "no PAN".
+    """
 
 
 @hookspec(firstresult=True)
 def armnv_translate(cpu: CPUState, va: int, access: Access) -> Translation | None:
     """Translate a virtual address on a software-TLB miss.
 
-    Return a `framework.vmem.Translation`, raise
-    `framework.vmem.TranslationFault` for a fault, or return None when no
-    translation is in force (the address is then the physical address).
+    ``access`` says what for (`framework.vmem.Access`: read/write/fetch,
+    the EL whose permissions apply, AT, PAN). Return a
+    `framework.vmem.Translation`, raise `framework.vmem.TranslationFault`
+    for a fault, or return None when no translation is in force (the
+    address is then the physical address). Only the MMU plugin answers.
     """
 
 
 @hookspec(firstresult=True)
 def armnv_descriptor(cpu: CPUState, regime: str, stage: int, desc: int, level: int, is_table: bool) -> Any:
-    """Reinterpret a translation-table descriptor for a regime (NV-26); None keeps the standard format."""
+    """Reinterpret a translation-table descriptor (the MMU plugin asks while walking).
+
+    ``regime`` is ``"EL10"``, ``"EL20"`` or ``"EL2"``; ``stage`` 1 or 2.
+    Return the descriptor rewritten into the standard format, or None to
+    keep ``desc``. FEAT_NV's NV1 = 1 reads EL1&0 stage-1 descriptors in the
+    EL2 format (nv.md NV-26).
+    """
 
 
-# ---- notifications ------------------------------------------------------------------------
+# ---- notifications ----------------------------------------------------------------------------------
 
 
 @hookspec
 def armnv_config_changed(cpu: CPUState, reg: SysReg) -> None:
     """A configuration register (HCR_EL2, SCTLR_ELx, TCR_ELx, TTBRn_ELx…) was written.
 
-    The kernel has already dropped its translation caches.
+    The kernel has already dropped its translation caches and recomputed
+    the memory context; a plugin caching anything derived from ``reg``
+    drops it here (nv.md NV-05).
     """
 
 
 @hookspec
 def armnv_cpu_dump(cpu: CPUState) -> list[str]:
-    """Words to append to the PSTATE line of a CPU dump (NV-37: ``NV``, ``NV1``, ``NV2``)."""
+    """Words to append to the PSTATE line of a CPU dump (``-d cpu``), e.g. ``NV NV1`` (nv.md NV-37)."""
 
 
 @hookspec
 def armnv_log_fields(cpu: CPUState, event: str) -> dict[str, Any]:
-    """Extra structured fields for a log event (``exception.entry``, ``sysreg.trap``…)."""
+    """Extra structured fields for the log event ``event`` (``exception.entry``, ``sysreg.trap``…)."""

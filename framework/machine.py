@@ -20,9 +20,12 @@ from framework.cpu.exceptions import HCR_TGE, illegal_state
 from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
 from framework.cpu.state import CPUState
-from framework.cpu.sysregs import Registry, SysReg, reg
+from framework.cpu.sysregs import Registry, SysReg
+from framework.cpu.traps import describe_hcr
+from framework.devices.timer import GenericTimer
 from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
+from framework.loader import SymbolTable
 from framework.log import make_logger
 from framework.stats import Stats
 from framework.vmem import MemorySystem
@@ -34,7 +37,7 @@ GICR_BASE = 0x080A_0000
 
 # HCR_EL2 bits of the base architecture (Armv8.0 [33:0] + E2H for VHE)
 HCR_BASE_MASK = (1 << 34) - 1 | (1 << 34)
-HCR_RW = 1 << 31
+HCR_E2H = 1 << 34
 
 
 @attrs.define(frozen=True, slots=True)
@@ -71,6 +74,8 @@ class Machine:
             raise ArmnvError(f"unknown CPU model {model_name!r} (known: {known})")
         self.model = model
         self.features = plugins.select_features(self.catalog, model, overrides)
+        # ID register values after the feature rule (fields of disabled features lowered)
+        self.id_regs = plugins.resolve_id_registers(self.catalog, model, self.features).values
         self.pm = plugins.machine_manager(self.catalog, self.features)
         self.hook = self.pm.hook
 
@@ -80,11 +85,12 @@ class Machine:
         self.cpu = CPUState(machine=self)
         self.hcr_wmask, self.hcr_res1 = self._hcr_mask()
         self.sysregs = Registry(base_registers(self))
-        self._add_model_registers()
-        for contributed in self.hook.armnv_sysregs(machine=self):
+        # pluggy calls the latest-registered plugin first: apply in registration order so later ones win
+        for contributed in reversed(self.hook.armnv_sysregs(machine=self)):
             for r in contributed or []:
                 self.sysregs.replace(r)
         self.interrupts = Interrupts(self)
+        self.timer = GenericTimer(self)
         self.mem = MemorySystem(self)
         self.mem.pa_bits = self._pa_bits()
         self.mem.has_translate_hook = self._implemented("armnv_translate")
@@ -94,6 +100,7 @@ class Machine:
         from framework.devices import build_board_devices
 
         self.devices = build_board_devices(self)
+        self.devices["timer"] = self.timer
         self.hook.armnv_devices(machine=self)
 
         self.sysreg_hooks = self._implemented("armnv_sysreg_access")
@@ -104,7 +111,7 @@ class Machine:
         self._eret_hooks = self._implemented("armnv_eret")
         self.reset()
         self.hook.armnv_machine_built(machine=self)
-        self.symbols: dict[int, str] = {}
+        self.symbols = SymbolTable()
         self.start_time = 0.0
         self.run_time = 0.0
 
@@ -113,24 +120,16 @@ class Machine:
         return bool(getattr(self.hook, hook_name).get_hookimpls())
 
     def _hcr_mask(self) -> tuple[int, int]:
-        mask = HCR_BASE_MASK
+        mask = HCR_BASE_MASK if "vhe" in self.features else HCR_BASE_MASK & ~HCR_E2H
         for bits in self.hook.armnv_hcr_bits(machine=self):
             mask |= bits or 0
-        el1_aarch32 = (self.id_value("ID_AA64PFR0_EL1") >> 4) & 0xF >= 2
-        res1 = 0 if el1_aarch32 else HCR_RW
-        if res1:
-            mask &= ~HCR_RW
-        return mask, res1
+        # cpu-models.md §7: RW is RAO/WI on models whose EL1 is AArch64-only (model data)
+        res1 = self.model.extra.get("HCR_EL2.res1", 0)
+        return mask & ~res1, res1
 
     def id_value(self, name: str) -> int:
-        entry = self.model.id_regs.get(name)
-        return entry[5] if entry else 0
-
-    def _add_model_registers(self) -> None:
-        for name, (op0, op1, crn, crm, op2, value) in self.model.id_regs.items():
-            if name in ("MIDR_EL1", "MPIDR_EL1"):
-                continue
-            self.sysregs.replace(reg(name, op0, op1, crn, crm, op2, access="RO", reset=value, min_el=1))
+        """The value a guest reads from ID register `name` (0 if the model has none)."""
+        return self.id_regs.get(name, 0)
 
     def _pa_bits(self) -> int:
         parange = self.id_value("ID_AA64MMFR0_EL1") & 0xF
@@ -188,22 +187,25 @@ class Machine:
     def service(self, engine: Engine) -> StopReason | None:
         """Called when cpu.icount reaches cpu.deadline: limits, interrupts, WFI, PSTATE.IL."""
         cpu = self.cpu
-        if cpu.icount >= engine.limit:
-            return StopReason("max-insns")
-        if self.interrupts.take_pending(cpu):
-            pass
-        if cpu.halted:
-            wake = self.interrupts.next_wakeup(cpu)
-            if wake is None:
+        interrupts = self.interrupts
+        while True:
+            if cpu.icount >= engine.limit:
+                return StopReason("max-insns")
+            interrupts.poll(cpu)
+            if interrupts.take_pending(cpu) or not cpu.halted:
+                break
+            # in WFI: any pending interrupt wakes it, masked or not; else skip ahead to the next event
+            if interrupts.any_pending(cpu):
+                cpu.halted = False
+                break
+            event = interrupts.next_event(cpu)
+            if event >= NEVER:
                 return StopReason("wfi", message="WFI with interrupts that can never arrive")
-            if wake > cpu.icount:
-                cpu.icount = min(wake, engine.limit)
-                return None if cpu.icount < engine.limit else StopReason("max-insns")
-            cpu.halted = False
+            cpu.icount = min(max(event, cpu.icount), engine.limit)
         if cpu.il:
+            # PSTATE.IL (an illegal exception return): the next instruction takes EC 0x0E
             illegal_state(cpu)
-            cpu.il = 0
-        cpu.deadline = min(engine.limit, self.interrupts.next_event(cpu), NEVER)
+        cpu.deadline = min(engine.limit, interrupts.next_event(cpu))
         return None
 
     # ---- events from the CPU ----------------------------------------------------------------
@@ -214,7 +216,7 @@ class Machine:
 
     def config_changed(self, r: SysReg) -> None:
         """A translation/mode control register was written: drop cached translations."""
-        self.mem.flush_tlbs()
+        self.mem.config_written(self.cpu, r)
         self.mem.switch(self.cpu)
         self.engine.kick()
         self.hook.armnv_config_changed(cpu=self.cpu, reg=r)
@@ -271,12 +273,15 @@ class Machine:
 
     # ---- logging -------------------------------------------------------------------------------
     def log_exception(self, from_el, target_el, vector, esr, return_pc, spsr, far) -> None:
-        from framework.cpu.exceptions import KIND_NAMES
+        from framework.cpu.exceptions import HCR_AMO, HCR_FMO, HCR_IMO, KIND_NAMES
 
         cpu = self.cpu
+        # an interrupt taken to EL1 while HCR_EL2 routes the physical one to EL2 is virtual
+        route = {0x080: HCR_IMO, 0x100: HCR_FMO, 0x180: HCR_AMO}.get(vector, 0)
         self.logger.msg(
             "exception.entry",
             kind=KIND_NAMES[vector],
+            virtual=bool(target_el == 1 and cpu.sr["HCR_EL2"] & route),
             from_el=from_el,
             to_el=target_el,
             esr=esr,
@@ -306,11 +311,11 @@ class Machine:
     def log_block(self, blk: Any) -> None:
         from framework.disasm import disassemble
 
-        lines = ["IN: " + self.symbols.get(blk.pc, "")]
-        for i, word in enumerate(blk.words):
-            pc = blk.pc + 4 * i
-            lines.append(f"0x{pc:016x}:  {word:08x}      {disassemble(word, pc)}")
-        self.logger.msg("in_asm", text="\n".join(lines) + "\n", pc=blk.pc, pa=blk.pa, n=blk.n)
+        pcs = [blk.pc + 4 * i for i in range(len(blk.words))]
+        insns = [{"pc": pc, "word": w, "asm": disassemble(w, pc)} for pc, w in zip(pcs, blk.words, strict=True)]
+        found = self.symbols.lookup(blk.pc)
+        symbol = found[0] if found else ""
+        self.logger.msg("in_asm", pc=blk.pc, pa=blk.pa, n=blk.n, symbol=symbol, insns=insns)
 
     def cpu_dump(self) -> str:
         cpu = self.cpu
@@ -333,7 +338,13 @@ class Machine:
         hcr = cpu.sr["HCR_EL2"]
         lines.insert(0, f"PC={cpu.pc:016x}")
         lines.append(pstate)
-        lines.append(f"HCR_EL2={hcr:016x} E2H={hcr >> 34 & 1} TGE={hcr >> 27 & 1}")
+        sr = cpu.sr
+        for el in (1, 2):
+            lines.append(
+                f"ELR_EL{el}={sr[f'ELR_EL{el}']:016x} SPSR_EL{el}={sr[f'SPSR_EL{el}']:08x} "
+                f"ESR_EL{el}={sr[f'ESR_EL{el}']:08x} FAR_EL{el}={sr[f'FAR_EL{el}']:016x}"
+            )
+        lines.append(f"HCR_EL2={hcr:016x} {describe_hcr(hcr)}".rstrip())
         return "\n".join(lines)
 
     def close(self) -> None:

@@ -1,17 +1,29 @@
 """Plugin discovery, the feature catalogue and per-machine plugin managers.
 
 Every plugin — builtin or third-party — is an entry point in the ``armnv``
-group. Discovery loads them all once and asks each for the features and CPU
-models it declares. A machine then gets its own pluggy manager holding only
-the plugins it needs: those that declare no feature (CPU models, devices) and
-those with at least one enabled feature. Disabled features therefore cost
-nothing.
+group (armnv's own are declared in its ``pyproject.toml`` exactly like a
+third-party package declares its own). Discovery loads them all once,
+checks each against the hook contract (`framework.hookspecs`) and asks it
+for the features and CPU models it declares; the result is a `Catalog`.
+
+A machine then gets its own pluggy manager holding only the plugins it
+needs: plugins that declare no feature (devices…), plugins that declare CPU
+models, and plugins with at least one enabled feature. A disabled feature
+therefore costs nothing, and a feature's hook implementations never have to
+ask "am I enabled?".
+
+ID registers follow one rule: a field is kept at the CPU model's value only
+when the feature that owns it is enabled — declared by some plugin *and*
+selected. Otherwise it is lowered to the value meaning "not implemented", so
+a guest never sees a feature armnv does not have (`resolve_id_registers`).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
+import textwrap
+from collections.abc import Iterable
 from types import ModuleType
 
 import attrs
@@ -21,39 +33,88 @@ from framework import PROJECT, hookspecs
 from framework.errors import ArmnvError
 
 ENTRY_POINT_GROUP = "armnv"
+_IMPL_MARK = f"{PROJECT}_impl"
+
+
+# ---- declarations ------------------------------------------------------------------------
 
 
 @attrs.define(frozen=True, slots=True)
 class IdField:
-    """A field of an ID register: ``reg[shift + width - 1 : shift]``."""
+    """A field ``reg[shift + width - 1 : shift]`` of an ID register and the feature that owns it.
+
+    When `feature` is not enabled the field is lowered to `absent` (the value
+    meaning "not implemented", or a lower level of the feature: FEAT_NV2's
+    row on ID_AA64MMFR2_EL1.NV has ``absent=1``, FEAT_NV's ``absent=0``). A
+    field is only ever lowered, never raised: the model's value is the most
+    a guest can see. `signed` fields compare as two's complement, so
+    ``absent=-1`` means 0b1111 ("not implemented" for FP, TGran4, DoubleLock).
+    """
 
     reg: str
     shift: int
     width: int = 4
+    name: str = ""
+    feature: str = ""
+    absent: int = 0
+    signed: bool = False
+
+    @property
+    def mask(self) -> int:
+        return ((1 << self.width) - 1) << self.shift
+
+    @property
+    def label(self) -> str:
+        if self.name == "*":
+            return f"{self.reg} (all fields)"
+        return f"{self.reg}.{self.name or '?'} [{self.shift + self.width - 1}:{self.shift}]"
 
     def get(self, value: int) -> int:
         return (value >> self.shift) & ((1 << self.width) - 1)
 
     def put(self, value: int, field: int) -> int:
-        mask = ((1 << self.width) - 1) << self.shift
-        return (value & ~mask) | ((field << self.shift) & mask)
+        return (value & ~self.mask) | ((field << self.shift) & self.mask)
+
+    def level(self, field: int) -> int:
+        """The field as a number to compare (two's complement for signed fields)."""
+        if self.signed and field >> (self.width - 1):
+            return field - (1 << self.width)
+        return field
+
+    def lowered(self, value: int) -> int:
+        """`value` (the whole register) with this field limited to `absent`."""
+        if self.level(self.get(value)) <= self.absent:
+            return value
+        return self.put(value, self.absent & ((1 << self.width) - 1))
 
 
 @attrs.define(frozen=True, slots=True)
 class Feature:
-    """An optional architectural feature implemented by a plugin."""
+    """An optional architectural feature implemented by a plugin (or by the kernel, declared by a plugin)."""
 
     name: str
     description: str
     requires: tuple[str, ...] = ()
-    # ID-register fields that advertise the feature; zeroed when it is disabled
+    # ID-register fields the feature owns: kept at the model's value only while it is enabled
     id_fields: tuple[IdField, ...] = ()
     plugin: str = ""
+    # features that cannot be enabled together with this one
+    conflicts: tuple[str, ...] = ()
+    # always on while declared: armnv cannot run without it (e.g. EL2 on the virt board)
+    fixed: bool = False
 
 
 @attrs.define(frozen=True, slots=True)
 class CpuModel:
-    """A CPU model: identification register values and its default features."""
+    """A CPU model: identification register values and its default features.
+
+    `extra` holds model properties that are not ID registers, keyed by
+    register name: ``CNTFRQ_EL0``, ``PMCR_EL0`` (reset), ``ICH_VTR_EL2``,
+    ``CCSIDR_EL1(CSSELR=n)``, ``CCSIDR2_EL1(CSSELR=n)``, and the HCR_EL2
+    shape of cpu-models.md §7: ``HCR_EL2.writable`` (bits the model
+    implements) and ``HCR_EL2.res1`` (RW on AArch64-only EL1).
+    `id_fields` maps ID fields to their owning features (see `IdField`).
+    """
 
     name: str
     description: str
@@ -61,8 +122,12 @@ class CpuModel:
     id_regs: dict[str, tuple[int, int, int, int, int, int]]
     default_features: tuple[str, ...]
     plugin: str = ""
-    # model properties that are not ID registers: CNTFRQ_EL0, PMCR_EL0 reset, ICH_VTR_EL2, CCSIDR…
     extra: dict[str, int] = attrs.field(factory=dict)
+    id_fields: tuple[IdField, ...] = ()
+
+    def raw_value(self, reg: str) -> int:
+        entry = self.id_regs.get(reg)
+        return entry[5] if entry else 0
 
 
 @attrs.define(slots=True)
@@ -72,9 +137,15 @@ class PluginInfo:
     origin: str  # distribution name and version, or "builtin"
     features: list[Feature] = attrs.field(factory=list)
     models: list[CpuModel] = attrs.field(factory=list)
+    entry_point: str = ""  # "package.module" the entry point names
 
     def hooks(self) -> list[str]:
-        return sorted(n for n in dir(self.module) if n.startswith("armnv_") and callable(getattr(self.module, n)))
+        """Names of the hooks this plugin implements."""
+        return sorted(
+            name
+            for name in dir(self.module)
+            if name.startswith("armnv_") and hasattr(getattr(self.module, name), _IMPL_MARK)
+        )
 
 
 @attrs.define(slots=True)
@@ -82,6 +153,16 @@ class Catalog:
     plugins: dict[str, PluginInfo]
     features: dict[str, Feature]
     models: dict[str, CpuModel]
+
+    def model(self, name: str) -> CpuModel:
+        model = self.models.get(name)
+        if model is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ArmnvError(f"unknown CPU model {name!r} (known: {known})")
+        return model
+
+
+# ---- discovery ----------------------------------------------------------------------------
 
 
 def _origin(ep: importlib.metadata.EntryPoint) -> str:
@@ -93,36 +174,73 @@ def _origin(ep: importlib.metadata.EntryPoint) -> str:
     return f"{dist.metadata['Name']} {dist.version}"
 
 
-@functools.cache
-def discover() -> Catalog:
-    """Load every plugin of the ``armnv`` entry-point group and collect its declarations."""
+def _check_contract(name: str, module: ModuleType) -> None:
+    """Reject hook implementations that do not match the contract (typos, wrong arguments)."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    try:
+        pm.register(module, name=name)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise ArmnvError(f"plugin {name!r} does not follow the hook contract: {detail}") from exc
+
+
+def build_catalog(entries: Iterable[tuple[str, ModuleType, str]]) -> Catalog:
+    """The catalogue of `(name, module, origin)` plugins, in the given order.
+
+    `discover` feeds it the entry points; tests feed it extra modules.
+    """
     plugins: dict[str, PluginInfo] = {}
     features: dict[str, Feature] = {}
     models: dict[str, CpuModel] = {}
-    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if ep.name in plugins:
-            continue
-        try:
-            module = ep.load()
-        except Exception as exc:  # a broken third-party plugin must not take the CLI down
-            raise ArmnvError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-        info = PluginInfo(ep.name, module, _origin(ep))
+    for name, module, origin in entries:
+        if name in plugins:
+            raise ArmnvError(f"two plugins are named {name!r} ({plugins[name].origin} and {origin})")
+        _check_contract(name, module)
+        info = PluginInfo(name, module, origin, entry_point=module.__name__)
         for feat in getattr(module, "armnv_features", lambda: [])() or []:
-            feat = attrs.evolve(feat, plugin=ep.name)
+            feat = attrs.evolve(feat, plugin=name)
             if feat.name in features:
-                raise ArmnvError(f"feature {feat.name!r} declared by both {features[feat.name].plugin} and {ep.name}")
+                raise ArmnvError(f"feature {feat.name!r} declared by both {features[feat.name].plugin} and {name}")
             features[feat.name] = feat
             info.features.append(feat)
         for model in getattr(module, "armnv_cpu_models", lambda: [])() or []:
-            model = attrs.evolve(model, plugin=ep.name)
+            model = attrs.evolve(model, plugin=name)
+            if model.name in models:
+                raise ArmnvError(f"CPU model {model.name!r} declared by both {models[model.name].plugin} and {name}")
             models[model.name] = model
             info.models.append(model)
-        plugins[ep.name] = info
+        plugins[name] = info
     return Catalog(plugins, features, models)
 
 
+@functools.cache
+def discover() -> Catalog:
+    """Load every plugin of the ``armnv`` entry-point group (builtins first) and collect its declarations."""
+    eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    # builtins first, then third-party, each by name: registration order decides which
+    # armnv_sysregs definition wins (the later one) and pluggy calls the latest first
+    ordered = sorted(eps, key=lambda e: (_origin(e) != "builtin", e.name))
+    entries = []
+    seen: set[str] = set()
+    for ep in ordered:
+        if ep.name in seen:  # the same distribution seen twice on sys.path
+            continue
+        seen.add(ep.name)
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not become a traceback
+            raise ArmnvError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+        entries.append((ep.name, module, _origin(ep)))
+    return build_catalog(entries)
+
+
+# ---- the --cpu option and feature selection ------------------------------------------------------
+
+
 def parse_cpu_option(option: str) -> tuple[str, dict[str, bool]]:
-    """``max,nv2=off,pan=on`` -> ("max", {"nv2": False, "pan": True})."""
+    """``max,nv2=off,pan=on`` -> ("max", {"nv2": False, "pan": True}); ``+feat``/``-feat`` work too."""
     parts = [p.strip() for p in option.split(",")]
     model = parts[0]
     if not model:
@@ -131,12 +249,13 @@ def parse_cpu_option(option: str) -> tuple[str, dict[str, bool]]:
     for part in parts[1:]:
         name, sep, value = part.partition("=")
         if not sep:
-            # QEMU style "+feat" / "-feat" are accepted too
             if part[:1] in "+-" and len(part) > 1:
                 name, value = part[1:], "on" if part[0] == "+" else "off"
             else:
                 raise ArmnvError(f"--cpu: expected FEATURE=on|off, got {part!r}")
         value = value.lower()
+        if name in overrides:
+            raise ArmnvError(f"--cpu: feature {name!r} is given twice")
         if value in ("on", "true", "yes", "1"):
             overrides[name] = True
         elif value in ("off", "false", "no", "0"):
@@ -146,18 +265,44 @@ def parse_cpu_option(option: str) -> tuple[str, dict[str, bool]]:
     return model, overrides
 
 
+def _field_rows(catalog: Catalog, model: CpuModel) -> list[IdField]:
+    """Every ownership row that applies to `model`: the model's table, then the features' own."""
+    rows = list(model.id_fields)
+    for feat in catalog.features.values():
+        rows += [attrs.evolve(f, feature=feat.name) for f in feat.id_fields]
+    return [r for r in rows if r.reg in model.id_regs and r.feature]
+
+
+def model_lacks(catalog: Catalog, model: CpuModel, feature: str) -> IdField | None:
+    """A field showing that `model` does not have `feature` (every field it owns is at its absent level)."""
+    rows = [r for r in _field_rows(catalog, model) if r.feature == feature]
+    if rows and all(r.level(r.get(model.raw_value(r.reg))) <= r.absent for r in rows):
+        return rows[0]
+    return None
+
+
 def select_features(catalog: Catalog, model: CpuModel, overrides: dict[str, bool]) -> frozenset[str]:
     """The enabled feature set: the model's defaults, then the overrides, then dependencies.
 
-    A feature switched on explicitly whose requirement is off is an error; a
-    default feature whose requirement was switched off is dropped with it
-    (``--cpu max,nv=off`` also removes nv2).
+    Defaults that no plugin declares are ignored (armnv does not implement
+    them). A feature switched on explicitly whose requirement is off is an
+    error; a default feature whose requirement was switched off is dropped
+    with it (``--cpu max,nv=off`` also removes nv2).
     """
-    for name in overrides:
-        if name not in catalog.features:
+    for name, on in overrides.items():
+        feat = catalog.features.get(name)
+        if feat is None:
             known = ", ".join(sorted(catalog.features)) or "none"
             raise ArmnvError(f"unknown feature {name!r} (known features: {known})")
+        if feat.fixed and not on:
+            raise ArmnvError(f"feature {name!r} cannot be switched off")
+        if on and name not in model.default_features:
+            row = model_lacks(catalog, model, name)
+            if row is not None:
+                level = row.get(model.raw_value(row.reg))
+                raise ArmnvError(f"CPU model {model.name!r} does not have feature {name!r} ({row.label} is {level})")
     enabled = {f for f in model.default_features if f in catalog.features}
+    enabled |= {name for name, feat in catalog.features.items() if feat.fixed}
     for name, on in overrides.items():
         (enabled.add if on else enabled.discard)(name)
     changed = True
@@ -168,19 +313,115 @@ def select_features(catalog: Catalog, model: CpuModel, overrides: dict[str, bool
                 if req in enabled:
                     continue
                 if overrides.get(name):
+                    if req not in catalog.features:
+                        why = "no installed plugin implements"
+                        raise ArmnvError(f"feature {name!r} requires {req!r}, which {why}")
                     why = "is switched off" if overrides.get(req) is False else "is not enabled"
                     raise ArmnvError(f"feature {name!r} requires {req!r}, which {why}")
                 enabled.discard(name)
                 changed = True
                 break
+    for name in sorted(enabled):
+        for other in catalog.features[name].conflicts:
+            if other in enabled:
+                first, second = sorted((name, other))
+                # suggest dropping the one the user did not ask for
+                drop = other if overrides.get(name) else name
+                raise ArmnvError(
+                    f"features {first!r} and {second!r} conflict; switch one off (e.g. --cpu {model.name},{drop}=off)"
+                )
     return frozenset(enabled)
 
 
 def machine_manager(catalog: Catalog, enabled: frozenset[str]) -> pluggy.PluginManager:
-    """A plugin manager with the plugins a machine with `enabled` features needs."""
+    """A plugin manager with the plugins a machine with `enabled` features needs (in catalogue order)."""
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     for info in catalog.plugins.values():
-        if not info.features or any(f.name in enabled for f in info.features):
+        if not info.features or info.models or any(f.name in enabled for f in info.features):
             pm.register(info.module, name=info.name)
     return pm
+
+
+# ---- ID registers ----------------------------------------------------------------------------
+
+
+@attrs.define(frozen=True, slots=True)
+class ClearedField:
+    """An ID field lowered below the model's value, and the features responsible."""
+
+    field: IdField
+    before: int
+    after: int
+    # (feature, "not implemented" | "disabled")
+    causes: tuple[tuple[str, str], ...]
+
+
+@attrs.define(frozen=True, slots=True)
+class IdRegisters:
+    values: dict[str, int]
+    cleared: tuple[ClearedField, ...]
+
+
+def resolve_id_registers(catalog: Catalog, model: CpuModel, features: Iterable[str]) -> IdRegisters:
+    """The ID register values a guest sees on `model` with `features` enabled."""
+    enabled = frozenset(features)
+    values = {name: entry[5] for name, entry in model.id_regs.items()}
+    by_slot: dict[tuple[str, int, int], list[IdField]] = {}
+    for row in _field_rows(catalog, model):
+        if row.feature not in enabled:
+            by_slot.setdefault((row.reg, row.shift, row.width), []).append(row)
+    cleared = []
+    for rows in by_slot.values():
+        reg = rows[0].reg
+        before = values[reg]
+        after = before
+        causes = []
+        for row in rows:
+            if row.lowered(before) != before:
+                causes.append((row.feature, "disabled" if row.feature in catalog.features else "not implemented"))
+            after = row.lowered(after)
+        if after != before:
+            values[reg] = after
+            cleared.append(ClearedField(rows[0], rows[0].get(before), rows[0].get(after), tuple(causes)))
+    return IdRegisters(values, tuple(cleared))
+
+
+# ---- descriptions for the CLI ----------------------------------------------------------------
+
+
+def describe_model(catalog: Catalog, model: CpuModel, features: Iterable[str]) -> list[str]:
+    """Lines for ``armnv cpus --verbose``: identity, default features, fields armnv clears."""
+    enabled = frozenset(features)
+    lines = [f"{model.name}: {model.description} [{model.plugin or '?'}]"]
+    lines.append(f"  MIDR_EL1 {model.raw_value('MIDR_EL1'):#010x}")
+    on = sorted(f for f in model.default_features if f in enabled)
+    off = sorted(f for f in model.default_features if f in catalog.features and f not in enabled)
+    missing = sorted(f for f in model.default_features if f not in catalog.features)
+    lines.append("  default features: " + (" ".join(on) or "none"))
+    if off:
+        lines.append("  switched off: " + " ".join(off))
+    if missing:
+        text = "not implemented by armnv: " + " ".join(missing)
+        lines += textwrap.wrap(text, width=100, initial_indent="  ", subsequent_indent="    ")
+    ids = resolve_id_registers(catalog, model, enabled)
+    if ids.cleared:
+        lines.append("  ID fields cleared:")
+        for c in sorted(ids.cleared, key=lambda c: (c.field.reg, -c.field.shift)):
+            why = ", ".join(f"{name} {state}" for name, state in c.causes)
+            lines.append(f"    {c.field.label:<34} {c.before:#x} -> {c.after:#x}  ({why})")
+    return lines
+
+
+def describe_plugins(catalog: Catalog) -> list[str]:
+    """Lines for ``armnv plugins``: each plugin, where it came from, its features and hooks."""
+    lines = []
+    for info in catalog.plugins.values():
+        lines.append(f"{info.name}  ({info.origin}: {info.entry_point})")
+        for feat in info.features:
+            extra = f" (requires {', '.join(feat.requires)})" if feat.requires else ""
+            lines.append(f"  feature {feat.name}: {feat.description}{extra}")
+        if info.models:
+            lines.append("  CPU models: " + " ".join(m.name for m in info.models))
+        lines.append("  hooks: " + (" ".join(info.hooks()) or "none"))
+    return lines

@@ -1,10 +1,16 @@
 """The memory system seen by the CPU: contexts, software TLBs, translation and faults.
 
 A *context* is everything a virtual address means at the moment: it is keyed
-by (EL, PSTATE.PAN, the translation-relevant HCR_EL2/SCTLR bits). Each
-context owns a read TLB, a write TLB and a cache of translated blocks by
-virtual PC; switching context (exception entry, ERET, MSR PAN) is a dict
-lookup. Writes to translation-control registers and TLBI drop the TLBs.
+by (EL, PSTATE.PAN, the translation-relevant HCR_EL2 bits, SCTLR_ELx.M, ASID,
+VMID). Each context owns a read TLB, a write TLB, an instruction TLB and a
+cache of translated blocks by virtual PC; switching context (exception entry,
+ERET, MSR PAN, a TTBR write with another ASID) is a dict lookup, and entries
+of other ASIDs and VMIDs stay cached, as on hardware with tagged TLBs.
+
+What drops entries: TLBI (`invalidate`, by regime, VMID, ASID and page), and
+writes to translation-control registers other than the ASID/VMID-tagged base
+registers (SCTLR, TCR, MAIR, VTCR, and HCR_EL2 when a translation bit changes),
+which flush everything, as the reference does (mmu.md MMU-04).
 
 Translation itself is the MMU plugin's (`armnv_translate`); without it, or
 when it declines (stage 1 and stage 2 off), the address is used as the
@@ -18,13 +24,65 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from framework.cpu import syndrome as syn
-from framework.cpu.exceptions import HCR_TGE, hcr, take_exception
+from framework.cpu.exceptions import HCR_E2H, HCR_TGE, hcr, take_exception
 from framework.errors import BusError, ExceptionTaken
 from framework.memory import ACC_ALIGNED, ACC_UNPRIV, ISS_MASK, PAGE
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
+    from framework.cpu.sysregs import SysReg
     from framework.machine import Machine
+
+# Translation regimes (the names the hooks receive)
+REGIME_EL10 = "EL1&0"
+REGIME_EL2 = "EL2"
+REGIME_EL20 = "EL2&0"
+
+# HCR_EL2 bits that change how addresses translate: VM, PTW, DC, TGE, E2H, NV, NV1, FWB, DCT.
+# A change of one of them flushes every TLB (the reference does, NV-05, MMU-04); the
+# other bits (traps, virtual interrupt lines) leave translations alone.
+HCR_TRANSLATION = (
+    (1 << 0) | (1 << 2) | (1 << 12) | HCR_TGE | HCR_E2H | (1 << 42) | (1 << 43) | (1 << 46) | (1 << 57)
+)
+
+# Base registers whose entries are tagged by ASID or VMID: writing them switches to the
+# context of the new ASID/VMID instead of dropping everything. Entries of the same
+# ASID/VMID may stay cached until a TLBI, which the architecture allows.
+TAGGED_BASE_REGS = frozenset({"TTBR0_EL1", "TTBR1_EL1", "TTBR0_EL2", "TTBR1_EL2", "VTTBR_EL2"})
+
+# More contexts than this are dropped wholesale (a TLB of bounded size)
+MAX_CONTEXTS = 64
+
+M64 = (1 << 64) - 1
+_VA_PAGE_LOW = (1 << 44) - 1  # VA[55:12]: a page number without the top byte (TBI tags)
+
+
+def regime_of(el: int, hcr_el2: int) -> str:
+    """The translation regime of an access made at `el` (VHE: E2H, TGE)."""
+    if el == 2:
+        return REGIME_EL20 if hcr_el2 & HCR_E2H else REGIME_EL2
+    if el == 0 and hcr_el2 & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE:
+        return REGIME_EL20
+    return REGIME_EL10
+
+
+def current_asid(cpu: CPUState, regime: str) -> int:
+    """The ASID of the current context: TCR.A1 picks TTBR1 or TTBR0, TCR.AS picks 16 or 8 bits."""
+    sr = cpu.sr
+    if regime == REGIME_EL10:
+        tcr, ttbr0, ttbr1 = sr["TCR_EL1"], "TTBR0_EL1", "TTBR1_EL1"
+    elif regime == REGIME_EL20:
+        tcr, ttbr0, ttbr1 = sr["TCR_EL2"], "TTBR0_EL2", "TTBR1_EL2"
+    else:
+        return 0
+    asid = sr[ttbr1 if tcr >> 22 & 1 else ttbr0] >> 48
+    return asid if tcr >> 36 & 1 else asid & 0xFF
+
+
+def current_vmid(cpu: CPUState) -> int:
+    """VTTBR_EL2.VMID, 16 bits when VTCR_EL2.VS is set, else 8."""
+    vmid = cpu.sr["VTTBR_EL2"] >> 48
+    return vmid if cpu.sr["VTCR_EL2"] >> 19 & 1 else vmid & 0xFF
 
 
 @attrs.define(slots=True)
@@ -34,8 +92,12 @@ class Access:
     write: bool = False
     fetch: bool = False
     el: int = 1  # the EL whose permissions apply (0 for LDTR/STTR and EL0)
-    at: bool = False  # an AT instruction
-    pan: bool = True  # PSTATE.PAN may apply
+    at: bool = False  # an AT instruction: no Access flag fault, nothing cached
+    pan: bool = True  # PSTATE.PAN may apply (False for AT S1E1R/W)
+    # the regime to translate in (REGIME_*), when it is not the current EL's (AT, VNCR_EL2)
+    regime: str | None = None
+    # stage 1 only (AT S1E0*/S1E1*): the result is the IPA; the table walk still uses stage 2
+    stage1_only: bool = False
 
 
 @attrs.define(slots=True)
@@ -46,12 +108,20 @@ class Translation:
     device: bool = False
     # the whole page may be cached in the TLB for this access kind
     cacheable: bool = True
-    attrs: int = 0  # MAIR attribute byte (for PAR_EL1)
-    sh: int = 0
+    attrs: int = 0  # MAIR attribute byte (for PAR_EL1), stage 2 combined in
+    sh: int = 0  # shareability (PAR_EL1.SH encoding)
+    # log2 of the size the stage-1 mapping covers (12 for a 4 KiB page, 21 for a 2 MiB block):
+    # a TLBI by VA drops every cached page of that mapping
+    size_shift: int = 12
 
 
 class TranslationFault(Exception):  # noqa: N818 - architectural fault, not a Python error
-    """A fault found by translation; the kernel turns it into an abort syndrome."""
+    """A fault found by translation; the kernel turns it into an abort syndrome.
+
+    `fsc` is the DFSC/IFSC (syndromes.md §8, level included); `stage2` marks a
+    stage-2 fault, `s1ptw` a stage-2 fault on the stage-1 table walk; `ipa` is the
+    IPA for HPFAR_EL2 (of the faulting access, or of the table entry for S1PTW).
+    """
 
     def __init__(self, fsc: int, *, stage2: bool = False, s1ptw: bool = False, ipa: int | None = None) -> None:
         super().__init__(hex(fsc))
@@ -63,10 +133,53 @@ class TranslationFault(Exception):  # noqa: N818 - architectural fault, not a Py
 
 @attrs.define(slots=True, eq=False)
 class Context:
+    regime: str = REGIME_EL10
+    asid: int = 0
+    vmid: int = 0
     tlb_r: dict[int, int] = attrs.field(factory=dict)
     tlb_w: dict[int, int] = attrs.field(factory=dict)
+    # instruction TLB: virtual page -> physical page address
+    tlb_x: dict[int, int] = attrs.field(factory=dict)
     vcache: dict[int, Any] = attrs.field(factory=dict)
     vcache1: dict[int, Any] = attrs.field(factory=dict)
+    # size shifts (> 12) of mappings with pages in the TLBs, and whether a TBI-tagged VA is there
+    big: set[int] = attrs.field(factory=set)
+    tagged: bool = False
+
+    def clear(self) -> None:
+        self.tlb_r.clear()
+        self.tlb_w.clear()
+        self.tlb_x.clear()
+        self.vcache.clear()
+        self.vcache1.clear()
+        self.big.clear()
+        self.tagged = False
+
+    def note(self, va: int, size_shift: int) -> None:
+        """Remember what a TLBI by VA must look for (big mappings, tagged addresses)."""
+        if size_shift > 12:
+            self.big.add(size_shift)
+        if (va >> 56) not in (0, 0xFF):
+            self.tagged = True
+
+    def drop_va(self, va: int) -> None:
+        """Drop every cached page of the mapping(s) that may contain `va`, and the block cache."""
+        tlbs = (self.tlb_r, self.tlb_w, self.tlb_x)
+        if not self.big and not self.tagged:
+            for tlb in tlbs:
+                tlb.pop(va >> 12, None)
+        else:
+            vpage = (va >> 12) & _VA_PAGE_LOW
+            spans = [(vpage, vpage + 1)]
+            for shift in self.big:
+                lo = vpage >> (shift - 12) << (shift - 12)
+                spans.append((lo, lo + (1 << (shift - 12))))
+            for tlb in tlbs:
+                stale = [vp for vp in tlb if any(lo <= vp & _VA_PAGE_LOW < hi for lo, hi in spans)]
+                for vp in stale:
+                    del tlb[vp]
+        self.vcache.clear()
+        self.vcache1.clear()
 
 
 class MemorySystem:
@@ -78,32 +191,76 @@ class MemorySystem:
         self.ram_base = ram.base
         self.ram_end = ram.base + ram.size
         self.contexts: dict[tuple, Context] = {}
+        self.current = Context()
         self.pa_bits = 48
         self.has_translate_hook = False
+        # per-machine state of the translation plugin (set by it; the kernel never looks inside)
+        self.mmu: Any = None
+        self._hcr_seen = 0
 
     # ---- contexts ---------------------------------------------------------------------
     def context_key(self, cpu: CPUState) -> tuple:
         sr = cpu.sr
-        return (cpu.el, cpu.pan, sr["HCR_EL2"], sr["SCTLR_EL1"] & 1, sr["SCTLR_EL2"] & 1)
+        el = cpu.el
+        hcr_el2 = sr["HCR_EL2"]
+        regime = regime_of(el, hcr_el2)
+        asid = current_asid(cpu, regime)
+        vmid = current_vmid(cpu) if regime == REGIME_EL10 else 0
+        return (el, cpu.pan, hcr_el2 & HCR_TRANSLATION, sr["SCTLR_EL1"] & 1, sr["SCTLR_EL2"] & 1, regime, asid, vmid)
 
     def switch(self, cpu: CPUState) -> None:
         """Select the context of the CPU's current state."""
         key = self.context_key(cpu)
         ctx = self.contexts.get(key)
         if ctx is None:
-            ctx = self.contexts[key] = Context()
+            if len(self.contexts) >= MAX_CONTEXTS:
+                self.contexts.clear()
+            ctx = self.contexts[key] = Context(regime=key[5], asid=key[6], vmid=key[7])
+        self.current = ctx
         cpu.tlb_r = ctx.tlb_r
         cpu.tlb_w = ctx.tlb_w
         cpu.vcache = ctx.vcache
         cpu.vcache1 = ctx.vcache1
 
+    def config_written(self, cpu: CPUState, reg: SysReg) -> None:
+        """A configuration register was written: drop what it may change (MMU-04)."""
+        if reg.slot in TAGGED_BASE_REGS:
+            return  # the caller switches context: a new ASID/VMID gets its own TLB
+        if reg.slot == "HCR_EL2":
+            bits = cpu.sr["HCR_EL2"] & HCR_TRANSLATION
+            if bits == self._hcr_seen:
+                return
+            self._hcr_seen = bits
+        self.flush_tlbs()
+
     def flush_tlbs(self) -> None:
         """Drop every cached translation (and, with them, the VA → block caches)."""
         for ctx in self.contexts.values():
-            ctx.tlb_r.clear()
-            ctx.tlb_w.clear()
-            ctx.vcache.clear()
-            ctx.vcache1.clear()
+            ctx.clear()
+
+    def invalidate(
+        self,
+        regimes: tuple[str, ...],
+        *,
+        vmid: int | None = None,
+        asid: int | None = None,
+        va: int | None = None,
+    ) -> None:
+        """TLB maintenance: drop the entries of `regimes` for one VMID/ASID (all when None).
+
+        With `va`, only the pages of the mapping(s) containing that address go (in
+        every ASID: global entries are cached per ASID here); the decoded-code
+        caches of the contexts touched are dropped with them.
+        """
+        for ctx in self.contexts.values():
+            if ctx.regime not in regimes:
+                continue
+            if (vmid is not None and ctx.vmid != vmid) or (asid is not None and ctx.asid != asid):
+                continue
+            if va is None:
+                ctx.clear()
+            else:
+                ctx.drop_va(va)
 
     def flush_code_caches(self) -> None:
         for ctx in self.contexts.values():
@@ -158,23 +315,35 @@ class MemorySystem:
         ram_off = pa - self.ram_base
         if ram_off >= 0 and pa + size <= self.ram_end:
             if tr.cacheable and not acc_flags & ACC_UNPRIV:
+                # only the permission just checked, for the current context, is cached
                 page_off = ram_off & ~(PAGE - 1)
                 vpage = va >> 12
                 if write:
                     if page_off >> 12 not in self.machine.engine.code_pages:
                         cpu.tlb_w[vpage] = page_off - (vpage << 12)
+                        self.current.note(va, tr.size_shift)
                 else:
                     cpu.tlb_r[vpage] = page_off - (vpage << 12)
+                    self.current.note(va, tr.size_shift)
             return pa, ram_off
         return pa, None
 
     def translate_fetch(self, cpu: CPUState, va: int) -> int:
         """Translate an instruction fetch; return the PA. Faults become instruction aborts."""
+        ctx = self.current
+        vpage = va >> 12
+        page = ctx.tlb_x.get(vpage)
+        if page is not None:
+            return page | (va & (PAGE - 1))
         try:
             tr = self.translate(cpu, va, Access(fetch=True, el=cpu.el))
         except TranslationFault as fault:
             self.instruction_abort(cpu, va, fault)
-        return tr.pa
+        pa = tr.pa
+        if tr.cacheable and self.ram_base <= pa < self.ram_end:
+            ctx.tlb_x[vpage] = pa & ~(PAGE - 1)
+            ctx.note(va, tr.size_shift)
+        return pa
 
     # ---- faults ------------------------------------------------------------------------
     def check_alignment(self, cpu: CPUState, va: int, size: int, write: bool, pc: int, acc_flags: int) -> None:
@@ -187,11 +356,24 @@ class MemorySystem:
             return 2
         return max(cpu.el, 1)
 
-    def data_abort(self, cpu: CPUState, va: int, fault: TranslationFault, write: bool, pc: int, acc_flags: int):
-        target = self.abort_target(cpu, fault)
+    def data_abort(
+        self,
+        cpu: CPUState,
+        va: int,
+        fault: TranslationFault,
+        write: bool,
+        pc: int,
+        acc_flags: int,
+        *,
+        cm: bool = False,
+        target: int | None = None,
+    ):
+        """Take a Data Abort for `fault` at the instruction `pc` (CM: an AT/cache maintenance walk)."""
+        if target is None:
+            target = self.abort_target(cpu, fault)
         ec = syn.EC_DABT_SAME if target == cpu.el else syn.EC_DABT_LOWER
         isv = acc_flags & ISS_MASK if fault.stage2 and not fault.s1ptw else 0
-        esr = syn.abort(ec, fault.fsc, wnr=write, s1ptw=fault.s1ptw, isv_bits=isv)
+        esr = syn.abort(ec, fault.fsc, wnr=write, s1ptw=fault.s1ptw, cm=cm, isv_bits=isv)
         self._abort(cpu, target, esr, va, pc, fault)
 
     def instruction_abort(self, cpu: CPUState, va: int, fault: TranslationFault):
@@ -202,7 +384,8 @@ class MemorySystem:
 
     def _abort(self, cpu: CPUState, target: int, esr: int, va: int, pc: int, fault: TranslationFault):
         if target == 2 and fault.ipa is not None:
-            cpu.sr["HPFAR_EL2"] = (fault.ipa >> 12) << 4
+            # HPFAR_EL2.FIPA = IPA[51:12] in bits [43:4] (MMU-06)
+            cpu.sr["HPFAR_EL2"] = ((fault.ipa >> 12) & ((1 << 40) - 1)) << 4
         self.machine.log_mmu_fault(va, esr, target)
         take_exception(cpu, target, esr, pc, far=va)
         raise ExceptionTaken(pc)

@@ -11,7 +11,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework.cpu import syndrome as syn
-from framework.cpu.state import M64, PSR_DAIF
+from framework.cpu.state import (
+    M64,
+    PSR_ALLINT,
+    PSR_DAIF,
+    PSR_DIT,
+    PSR_IL,
+    PSR_NZCV,
+    PSR_PAN,
+    PSR_SS,
+    PSR_SSBS,
+    PSR_UAO,
+)
 from framework.errors import ExceptionTaken
 
 if TYPE_CHECKING:
@@ -25,6 +36,7 @@ HCR_VF = 1 << 6
 HCR_VI = 1 << 7
 HCR_VSE = 1 << 8
 HCR_TGE = 1 << 27
+HCR_RW = 1 << 31
 HCR_E2H = 1 << 34
 
 VEC_SYNC, VEC_IRQ, VEC_FIQ, VEC_SERROR = 0x000, 0x080, 0x100, 0x180
@@ -40,6 +52,14 @@ def hcr(cpu: CPUState) -> int:
 def in_host(cpu: CPUState) -> bool:
     """{E2H, TGE} == {1, 1}: EL0 belongs to the EL2&0 regime."""
     return hcr(cpu) & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE
+
+
+def e2h_view(cpu: CPUState) -> bool:
+    """EL0 register names reach EL2 state: at EL2 with E2H = 1, or at a host EL0 (NV-13)."""
+    value = hcr(cpu)
+    if cpu.el == 2:
+        return bool(value & HCR_E2H)
+    return cpu.el == 0 and value & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE
 
 
 def sync_target(cpu: CPUState) -> int:
@@ -113,39 +133,66 @@ def undefined(cpu: CPUState, pc: int) -> int:
     return sync_exception(cpu, syn.uncategorized(), pc)
 
 
+def illegal_return(cpu: CPUState, spsr: int) -> bool:
+    """Whether an ERET with this SPSR is an illegal exception return (Arm ARM IllegalExceptionReturn).
+
+    Illegal: SPSR.M names AArch32 (not implemented here) or a reserved mode
+    (M[1] set, or EL0 with SP_ELx), a higher EL than the current one, EL3 (not
+    implemented on the virt board), EL1 while HCR_EL2.TGE = 1, or an AArch64
+    EL1/EL0 while HCR_EL2.RW = 0 makes EL1 (and so EL0) AArch32.
+    """
+    m = spsr & 0x1F
+    new_el = m >> 2
+    if m & 0x12 or new_el > cpu.el or new_el == 3 or (new_el == 0 and m & 1):
+        return True
+    if new_el == 2:
+        return False
+    hcr_el2 = hcr(cpu)
+    if new_el == 1 and hcr_el2 & HCR_TGE:
+        return True
+    # EL1's register width comes from HCR_EL2.RW ({E2H,TGE} = {1,1} makes EL0 the host's, AArch64)
+    return not hcr_el2 & HCR_RW and not (new_el == 0 and in_host(cpu))
+
+
 def exception_return(cpu: CPUState, pc: int) -> int:
     """ERET at EL1/EL2: restore PSTATE from SPSR_ELx and continue at ELR_ELx.
 
-    An illegal return (to a higher EL, to EL1 while {E2H,TGE} = {1,1}, to
-    EL3, or with M[4] set) keeps the current EL and sets PSTATE.IL, so the
-    next instruction takes an Illegal Execution state exception.
+    An illegal return keeps PSTATE.EL and PSTATE.SP, restores the rest from
+    SPSR and sets PSTATE.IL, so the next instruction takes an Illegal
+    Execution state exception (EC 0x0E, `illegal_state`).
     """
     el = cpu.el
     sr = cpu.sr
     spsr = sr[f"SPSR_EL{el}"]
     target = sr[f"ELR_EL{el}"]
-    new_el = (spsr >> 2) & 3
-    illegal = (
-        spsr & 0x10  # AArch32 is not supported
-        or new_el > el
-        or new_el == 3
-        or (new_el == 1 and el == 2 and in_host(cpu))
-        or (new_el == 0 and spsr & 1)  # EL0 has no SP_EL0 handler mode ("EL0h")
-    )
     machine = cpu.machine
-    if illegal:
-        # PSTATE from SPSR except EL and SP, which stay; IL = 1 (Arm ARM: IllegalExceptionReturn)
-        keep_el, keep_sp = cpu.el, cpu.spsel
-        cpu.set_pstate_bits((spsr & ~0x1F) | (keep_el << 2) | keep_sp)
+    restored = spsr & restorable_bits(machine)
+    if illegal_return(cpu, spsr):
+        cpu.set_pstate_bits((restored & ~0x1F) | (el << 2) | cpu.spsel)
         cpu.il = 1
     else:
-        cpu.set_pstate_bits(spsr)
+        cpu.set_pstate_bits(restored)
     cpu.excl = None
     cpu.pc = target & M64
     if machine.log_int:
         machine.log_return(el, cpu.el, cpu.pc, spsr)
     machine.pstate_changed()
     return cpu.pc
+
+
+# SPSR bits that exist only with a feature: an ERET restores them only when it is implemented
+_FEATURE_PSTATE_BITS = (("uao", PSR_UAO), ("pan", PSR_PAN), ("ssbs", PSR_SSBS), ("nmi", PSR_ALLINT), ("bti", 3 << 10))
+_BASE_PSTATE_BITS = PSR_NZCV | PSR_DIT | PSR_SS | PSR_IL | PSR_DAIF | 0x1F
+
+
+def restorable_bits(machine) -> int:
+    """The SPSR bits an exception return copies into PSTATE on this machine."""
+    features = machine.features
+    bits = _BASE_PSTATE_BITS
+    for feature, mask in _FEATURE_PSTATE_BITS:
+        if feature in features:
+            bits |= mask
+    return bits
 
 
 def illegal_state(cpu: CPUState) -> int:

@@ -3,9 +3,11 @@
 Order of the decision (nv.md NV-12 gives the full rule for EL1 under NV):
   1. plugins answer first through `armnv_sysreg_access` (firstresult): NV2's
      redirection to memory is decided before NV's trap, both before the kernel;
-  2. the kernel: unknown or absent-feature encoding → UNDEF; access below the
-     register's lowest EL → UNDEF; direction not allowed → UNDEF; the VHE view
-     at EL2 (NV-13); the register's own checks (EL2 traps, EL0 enables);
+  2. the kernel: unknown or absent-feature encoding → UNDEF (or the TIDCP
+     trap); access below the register's lowest EL → UNDEF; direction not
+     allowed → UNDEF; *_EL12/*_EL02 and the VHE view at EL2 (NV-13); the
+     register's own check (`SysReg.check`), then the encoding's EL0-enable
+     and EL2 trap rules (`framework.cpu.traps`);
   3. the access itself, on the register the decision named.
 UNDEF of a read in the feature-ID space becomes EC 0x18 (FEAT_IDST).
 """
@@ -15,9 +17,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework.cpu import syndrome as syn
-from framework.cpu.exceptions import HCR_E2H, sync_exception, sync_target
+from framework.cpu.exceptions import HCR_E2H, e2h_view, sync_exception, sync_target
 from framework.cpu.state import M64
 from framework.cpu.sysregs import ALLOW, UNDEF, Allow, Decision, SysReg, ToMemory, Trap, Undef
+from framework.cpu.traps import CHECKS, unallocated_check
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -29,29 +32,38 @@ def is_id_space(key: int) -> bool:
     return op0 == 3 and op1 in (0, 1, 3) and crn == 0 and crm < 8
 
 
-def kernel_decision(cpu: CPUState, reg: SysReg | None, is_read: bool) -> Decision:
-    """The base architecture's answer for an access no plugin decided."""
+def kernel_decision(cpu: CPUState, reg: SysReg | None, is_read: bool, key: int | None = None) -> Decision:
+    """The base architecture's answer for an access no plugin decided.
+
+    `key` is the encoding accessed (needed when `reg` is None; defaults to reg.key).
+    """
     machine = cpu.machine
+    if key is None:
+        key = reg.key if reg is not None else -1
     if reg is None or (reg.feature is not None and reg.feature not in machine.features):
-        return UNDEF
+        return unallocated_check(cpu, key) or UNDEF
     el = cpu.el
     if el < reg.min_el:
         return UNDEF
     if (reg.access == "RO" and not is_read) or (reg.access == "WO" and is_read):
         return UNDEF
     target = reg
-    if el == 2:
-        e2h = cpu.sr["HCR_EL2"] & HCR_E2H
-        if reg.el12_of is not None:
-            if not e2h:
-                return UNDEF  # NV-13: *_EL12 / *_EL02 at EL2 with E2H == 0
+    if reg.el12_of is not None:
+        # NV-13: *_EL12 / *_EL02 reach the EL1/EL0 register from EL2 with E2H == 1, with no
+        # EL1 trap checks; with E2H == 0 (and at EL1, unless a plugin decided) they UNDEF
+        if el == 2 and cpu.sr["HCR_EL2"] & HCR_E2H:
             return Allow(machine.sysregs[reg.el12_of])
-        if e2h and reg.e2h_target is not None:
-            target = machine.sysregs[reg.e2h_target]
-    elif reg.el12_of is not None:
         return UNDEF
+    if reg.e2h_target is not None and el != 1 and e2h_view(cpu):
+        # NV-13: the E2H view (EL1 names at EL2; the timers' EL0 names also at a host EL0)
+        target = machine.sysregs[reg.e2h_target]
     if reg.check is not None:
         decision = reg.check(cpu, is_read)
+        if decision is not None:
+            return decision
+    check = CHECKS.get(key)
+    if check is not None:
+        decision = check(cpu, is_read)
         if decision is not None:
             return decision
     return ALLOW if target is reg else Allow(target)
@@ -64,7 +76,7 @@ def decide(cpu: CPUState, key: int, rt: int, is_read: bool) -> tuple[SysReg | No
     if machine.sysreg_hooks:
         decision = machine.hook.armnv_sysreg_access(cpu=cpu, reg=reg, key=key, is_read=is_read, rt=rt)
     if decision is None:
-        decision = kernel_decision(cpu, reg, is_read)
+        decision = kernel_decision(cpu, reg, is_read, key)
     return reg, decision
 
 

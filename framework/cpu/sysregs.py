@@ -26,6 +26,8 @@ WriteFn = Callable[["CPUState", int], None]
 # An access check returns None (go on) or a Decision.
 CheckFn = Callable[["CPUState", bool], "Decision | None"]
 
+OP1_MIN_EL = {3: 0, 4: 2, 5: 2, 6: 3}
+
 
 @attrs.define(frozen=True, slots=True)
 class SysReg:
@@ -37,7 +39,9 @@ class SysReg:
     crn: int
     crm: int
     op2: int
-    min_el: int = 1
+    # lowest EL that may access it; by default the one the op1 field encodes (op1 = 3: EL0
+    # registers and instructions, 4 and 5: EL2 and the *_EL12/*_EL02 accessors, 6: EL3)
+    min_el: int = attrs.field(default=attrs.Factory(lambda self: OP1_MIN_EL.get(self.op1, 1), takes_self=True))
     reset: int = 0
     # bits a write may change (others keep their value); RES1 bits are forced on
     wmask: int = M64
@@ -132,6 +136,9 @@ class Registry:
 
     def replace(self, r: SysReg) -> None:
         """Override an existing definition (a CPU model or feature refining a base register)."""
+        old = self.by_key.get(r.key)
+        if old is not None and old.name != r.name and self.by_name.get(old.name) is old:
+            del self.by_name[old.name]
         self.by_key[r.key] = r
         self.by_name[r.name] = r
 
@@ -149,7 +156,8 @@ class Registry:
 
     def reset(self, cpu: CPUState) -> None:
         for r in self.by_name.values():
-            if r.read is None or r.storage is not None:
+            # plain registers and those with an explicit slot; instructions and computed views have none
+            if r.storage is not None or (r.read is None and r.write is None):
                 cpu.sr.setdefault(r.slot, r.reset)
 
 

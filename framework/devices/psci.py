@@ -1,8 +1,9 @@
-"""PSCI firmware over SMC, as QEMU's virt board provides it when the CPU starts at EL2.
+"""PSCI 1.1 firmware over SMC, as QEMU's virt board provides it when the CPU starts at EL2.
 
 There is no EL3: an SMC that HCR_EL2.TSC does not trap is handled here,
-whatever the function ID, and execution goes on after the SMC (README "Board
-facts"). Results go to x0.
+whatever the function ID and whatever HCR_EL2.NV/NV1/NV2 are; no exception is
+taken, the result goes to x0 and execution goes on after the SMC (README
+"Board facts"). The board has one CPU, with affinity 0.
 """
 
 from __future__ import annotations
@@ -25,12 +26,26 @@ SYSTEM_OFF = 0x8400_0008
 SYSTEM_RESET = 0x8400_0009
 PSCI_FEATURES = 0x8400_000A
 
+VERSION_1_1 = 0x0001_0001
+SUCCESS = 0
 NOT_SUPPORTED = -1
 INVALID_PARAMETERS = -2
 ALREADY_ON = -4
+TOS_NOT_PRESENT = 2  # MIGRATE_INFO_TYPE: no trusted OS, migration not required
+AFFINITY_ON = 0
 
-SUPPORTED = {PSCI_VERSION, CPU_OFF, MIGRATE_INFO_TYPE, SYSTEM_OFF, SYSTEM_RESET, PSCI_FEATURES}
-SUPPORTED |= set(CPU_SUSPEND) | set(CPU_ON) | set(AFFINITY_INFO)
+# MPIDR_EL1 affinity fields Aff3 [39:32] and Aff2..Aff0 [23:0]
+AFFINITY_MASK = 0xFF_00FF_FFFF
+# CPU_SUSPEND power_state bits QEMU accepts: StateID and StateType, no affinity levels
+SUSPEND_STATE_MASK = 0x0001_FFFF
+
+SUPPORTED = frozenset(
+    {PSCI_VERSION, CPU_OFF, MIGRATE_INFO_TYPE, SYSTEM_OFF, SYSTEM_RESET, PSCI_FEATURES}
+    | set(CPU_SUSPEND)
+    | set(CPU_ON)
+    | set(AFFINITY_INFO)
+)
+M64 = (1 << 64) - 1
 
 
 class Psci:
@@ -38,28 +53,42 @@ class Psci:
         self.machine = machine
 
     def call(self, cpu: CPUState) -> None:
-        fid = cpu.x[0] & 0xFFFFFFFF
-        result = self.dispatch(cpu, fid)
-        cpu.x[0] = result & 0xFFFFFFFFFFFFFFFF
+        """Handle the SMC at cpu.pc: function ID in w0, arguments in x1-x3, result in x0."""
+        fid = cpu.x[0] & 0xFFFF_FFFF  # SMCCC: the function ID is W0
+        machine = self.machine
+        if machine.log_int:
+            machine.logger.msg("psci.call", el=cpu.el, function=fid, x1=cpu.x[1], x2=cpu.x[2], x3=cpu.x[3])
+        cpu.x[0] = self.dispatch(cpu, fid) & M64
 
     def dispatch(self, cpu: CPUState, fid: int) -> int:
         if fid == PSCI_VERSION:
-            return 0x0001_0001  # PSCI 1.1
+            return VERSION_1_1
+        if fid == PSCI_FEATURES:
+            return SUCCESS if cpu.x[1] & 0xFFFF_FFFF in SUPPORTED else NOT_SUPPORTED
+        if fid == MIGRATE_INFO_TYPE:
+            return TOS_NOT_PRESENT
+        if fid in CPU_ON:
+            # the only CPU is the caller, which is on; there is no other to start
+            return ALREADY_ON if self._is_this_cpu(cpu, cpu.x[1]) else INVALID_PARAMETERS
+        if fid in AFFINITY_INFO:
+            if cpu.x[2] != 0:  # levels above 0 are always on
+                return AFFINITY_ON
+            return AFFINITY_ON if self._is_this_cpu(cpu, cpu.x[1]) else INVALID_PARAMETERS
+        if fid in CPU_SUSPEND:
+            if cpu.x[1] & ~SUSPEND_STATE_MASK & 0xFFFF_FFFF:
+                return INVALID_PARAMETERS
+            # no power-down state: a standby, i.e. a WFI that any wake-up event ends
+            cpu.halted = True
+            self.machine.engine.kick()
+            return SUCCESS
         if fid == SYSTEM_OFF:
             raise GuestStop(0, "poweroff")
         if fid == SYSTEM_RESET:
             raise GuestStop(0, "reset")
-        if fid == PSCI_FEATURES:
-            return 0 if (cpu.x[1] & 0xFFFFFFFF) in SUPPORTED else NOT_SUPPORTED
-        if fid in CPU_ON:
-            # one CPU: MPIDR affinity 0 is this CPU and already on
-            return ALREADY_ON if cpu.x[1] & 0xFFFFFF == 0 else INVALID_PARAMETERS
-        if fid in AFFINITY_INFO:
-            return 0 if cpu.x[1] & 0xFFFFFF == 0 else INVALID_PARAMETERS
-        if fid == MIGRATE_INFO_TYPE:
-            return 2  # no trusted OS: migration not required
-        if fid in CPU_SUSPEND:
-            return 0
         if fid == CPU_OFF:
+            # the last CPU going off leaves nothing that could ever run again
             raise GuestStop(0, "cpu-off")
         return NOT_SUPPORTED
+
+    def _is_this_cpu(self, cpu: CPUState, mpidr: int) -> bool:
+        return mpidr & AFFINITY_MASK == cpu.sr["MPIDR_EL1"] & AFFINITY_MASK

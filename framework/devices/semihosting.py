@@ -1,13 +1,18 @@
-"""Arm semihosting (A64: ``HLT #0xF000``), console only.
+"""Arm semihosting 2.0 (A64: ``HLT #0xF000``): the console, the clock and exit, no host files.
 
 The operation number is in w0, the parameter (usually the address of a block
 of 64-bit words) in x1, the result goes to x0, and execution continues after
 the HLT. Addresses are virtual addresses of the calling EL, read through the
 current translation regime, so semihosting works with the MMU on and under
-any HCR_EL2 setting (README "Board facts").
+any HCR_EL2 setting (README "Board facts"). Like a debugger's accesses they
+take no exception: an address that does not translate makes the call fail
+with EFAULT, as on QEMU.
 
-Only the console is a file: ``SYS_OPEN(":tt")`` gives stdin (modes 0-3),
-stdout (4-7) or stderr (8-11); other names fail with ENOENT.
+Files: ``SYS_OPEN(":tt")`` is the console — stdin for modes 0-3 ("r"…),
+stdout for 4-7 ("w"…), stderr for 8-11 ("a"…) — and
+``":semihosting-features"`` is the read-only feature file of the 2.0
+extensions (SYS_EXIT_EXTENDED and separate stdout/stderr are supported).
+Host files are not reachable from the guest: any other name fails with ENOENT.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ from __future__ import annotations
 import errno
 import sys
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
-from framework.errors import GuestStop
-from framework.memory import read_slow, write_slow
+import attrs
+
+from framework.errors import BusError, GuestStop
+from framework.memory import PAGE
+from framework.vmem import Access, TranslationFault
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -46,8 +55,27 @@ SYS_ELAPSED = 0x30
 SYS_TICKFREQ = 0x31
 
 ADP_STOPPED_APPLICATION_EXIT = 0x20026
-STDIN, STDOUT, STDERR = 1, 2, 3  # handles (non-zero: 0 would look like an error to some C libraries)
+# handles of the console; 0 is never a handle (some C libraries take it for an error)
+STDIN, STDOUT, STDERR = 1, 2, 3
+CONSOLE = (STDIN, STDOUT, STDERR)
+FIRST_FILE_HANDLE = 4
+# ":semihosting-features": magic "SHFB", then SH_EXT_EXIT_EXTENDED | SH_EXT_STDOUT_STDERR
+FEATURES_FILE = b"SHFB\x03"
+TICKS_PER_SECOND = 1_000_000_000  # SYS_ELAPSED counts instructions: one per virtual nanosecond
+CSTRING_LIMIT = 1 << 20
 M64 = (1 << 64) - 1
+
+
+class GuestFault(Exception):  # noqa: N818 - becomes EFAULT, never leaves this module
+    """A parameter address that does not translate to RAM or a device."""
+
+
+@attrs.define(slots=True)
+class MemoryFile:
+    """A read-only file held in memory (the feature file)."""
+
+    data: bytes
+    pos: int = 0
 
 
 class Semihosting:
@@ -55,153 +83,232 @@ class Semihosting:
         self.machine = machine
         self.errno = 0
         self.start = time.monotonic()
-        self.open_handles = {STDIN, STDOUT, STDERR}
+        self.files: dict[int, MemoryFile] = {}
+        # where SYS_READ/SYS_READC read from; None: the process's stdin
+        self.stdin: IO[bytes] | None = None
 
-    # ---- guest memory through the current translation regime -------------------------------
-    def _word(self, cpu: CPUState, addr: int, pc: int) -> int:
-        return read_slow(cpu, addr & M64, 8, pc, 0)
+    # ---- guest memory, as a debugger sees it -----------------------------------------------
+    def _pa(self, cpu: CPUState, va: int, write: bool) -> int:
+        try:
+            # PAN does not apply: the host, not the guest's EL, makes the access
+            return self.machine.mem.translate(cpu, va & M64, Access(write=write, el=cpu.el, pan=False)).pa
+        except TranslationFault:
+            raise GuestFault from None
 
-    def _bytes(self, cpu: CPUState, addr: int, n: int, pc: int) -> bytes:
-        return bytes(read_slow(cpu, (addr + i) & M64, 1, pc, 0) for i in range(n))
-
-    def _cstring(self, cpu: CPUState, addr: int, pc: int, limit: int = 1 << 20) -> bytes:
+    def read(self, cpu: CPUState, va: int, n: int) -> bytes:
+        if n > self.machine.bus.ram.size:
+            raise GuestFault  # a length no buffer can have: do not walk the address space for it
         out = bytearray()
-        while len(out) < limit:
-            b = read_slow(cpu, (addr + len(out)) & M64, 1, pc, 0)
-            if b == 0:
-                break
-            out.append(b)
+        while len(out) < n:
+            chunk = min(n - len(out), PAGE - ((va + len(out)) & (PAGE - 1)))
+            pa = self._pa(cpu, va + len(out), False)
+            try:
+                out += self.machine.bus.read_bytes(pa, chunk)
+            except BusError:
+                raise GuestFault from None
         return bytes(out)
 
-    def _put(self, cpu: CPUState, addr: int, data: bytes, pc: int) -> None:
-        for i, b in enumerate(data):
-            write_slow(cpu, (addr + i) & M64, 1, b, pc, 0)
+    def word(self, cpu: CPUState, va: int, index: int = 0) -> int:
+        return int.from_bytes(self.read(cpu, va + 8 * index, 8), "little")
+
+    def cstring(self, cpu: CPUState, va: int) -> bytes:
+        out = bytearray()
+        while len(out) < CSTRING_LIMIT:
+            chunk = self.read(cpu, va + len(out), PAGE - ((va + len(out)) & (PAGE - 1)))
+            end = chunk.find(0)
+            if end >= 0:
+                return bytes(out + chunk[:end])
+            out += chunk
+        return bytes(out)
+
+    def write(self, cpu: CPUState, va: int, data: bytes) -> None:
+        chunks = []
+        done = 0
+        # translate every page first: a fault leaves guest memory untouched
+        while done < len(data):
+            n = min(len(data) - done, PAGE - ((va + done) & (PAGE - 1)))
+            chunks.append((self._pa(cpu, va + done, True), data[done : done + n]))
+            done += n
+        mem = self.machine.mem
+        for pa, part in chunks:
+            try:
+                self.machine.bus.write_bytes(pa, part)
+            except BusError:
+                raise GuestFault from None
+            if mem.ram_base <= pa < mem.ram_end:
+                mem.code_written(pa - mem.ram_base, len(part))  # the guest may run what we wrote
+
+    def put_word(self, cpu: CPUState, va: int, value: int) -> None:
+        self.write(cpu, va, (value & M64).to_bytes(8, "little"))
+
+    # ---- the call ------------------------------------------------------------------------------
+    def call(self, cpu: CPUState, pc: int) -> None:
+        """Perform the semihosting call of the HLT #0xF000 at `pc`."""
+        op = cpu.x[0] & 0xFFFF_FFFF
+        machine = self.machine
+        if machine.log_int:
+            machine.logger.msg("semihosting.call", el=cpu.el, op=op, arg=cpu.x[1], pc=pc)
+        handler = OPERATIONS.get(op)
+        if handler is None:
+            if "guest_errors" in machine.debug:
+                machine.logger.msg("semihosting.unknown", op=op, pc=pc)
+            result: int | None = -1
+        else:
+            try:
+                result = handler(self, cpu, cpu.x[1])
+            except GuestFault:
+                self.errno = errno.EFAULT
+                result = -1
+        if result is not None:
+            cpu.x[0] = result & M64
+
+    def fail(self, code: int, result: int = -1) -> int:
+        self.errno = code
+        return result
 
     def _out(self, handle: int, data: bytes) -> None:
         if handle == STDERR:
-            self.machine.flush_output()
+            self.machine.flush_output()  # keep the order of the two streams
             sys.stderr.buffer.write(data)
             sys.stderr.flush()
         else:
             self.machine.stdout.write(data)
 
-    # ---- the call ------------------------------------------------------------------------------
-    def call(self, cpu: CPUState, pc: int) -> None:
-        op = cpu.x[0] & 0xFFFFFFFF
-        arg = cpu.x[1]
-        handler = _OPS.get(op)
-        if handler is None:
-            if "guest_errors" in self.machine.debug:
-                self.machine.logger.msg("semihosting.unknown", op=op, pc=pc)
-            result = -1
-        else:
-            result = handler(self, cpu, arg, pc)
-        if result is not None:
-            cpu.x[0] = result & M64
+    def _stdin(self) -> IO[bytes] | None:
+        if self.stdin is not None:
+            return self.stdin
+        return sys.stdin.buffer if sys.stdin is not None else None
 
-    def sys_open(self, cpu: CPUState, arg: int, pc: int) -> int:
-        name_ptr, mode, length = (self._word(cpu, arg + 8 * i, pc) for i in range(3))
-        name = self._bytes(cpu, name_ptr, length, pc)
-        if name != b":tt":
-            self.errno = errno.ENOENT
-            return -1
-        return STDIN if mode < 4 else STDOUT if mode < 8 else STDERR
+    def _read_stdin(self, n: int) -> bytes:
+        self.machine.flush_output()  # a prompt must be visible before the guest waits
+        stream = self._stdin()
+        if stream is None or n == 0:
+            return b""
+        try:
+            return stream.read1(n)
+        except (OSError, ValueError):
+            return b""
 
-    def sys_close(self, cpu: CPUState, arg: int, pc: int) -> int:
-        handle = self._word(cpu, arg, pc)
-        if handle not in self.open_handles:
-            self.errno = errno.EBADF
-            return -1
+    # ---- operations (x1 = parameter; the result goes to x0, None leaves x0 alone) ---------------
+    def sys_open(self, cpu: CPUState, arg: int) -> int:
+        name_ptr, mode, length = (self.word(cpu, arg, i) for i in range(3))
+        name = self.read(cpu, name_ptr, min(length, CSTRING_LIMIT))
+        if name == b":tt":
+            return STDIN if mode < 4 else STDOUT if mode < 8 else STDERR
+        if name == b":semihosting-features":
+            if mode > 1:  # "r" and "rb" only
+                return self.fail(errno.EACCES)
+            handle = max(self.files, default=FIRST_FILE_HANDLE - 1) + 1
+            self.files[handle] = MemoryFile(FEATURES_FILE)
+            return handle
+        return self.fail(errno.ENOENT)
+
+    def sys_close(self, cpu: CPUState, arg: int) -> int:
+        handle = self.word(cpu, arg)
+        if handle in CONSOLE:
+            return 0  # the console stays open: every ":tt" open shares it
+        if self.files.pop(handle, None) is None:
+            return self.fail(errno.EBADF)
         return 0
 
-    def sys_writec(self, cpu: CPUState, arg: int, pc: int) -> None:
-        self._out(STDOUT, self._bytes(cpu, arg, 1, pc))
-        return None
+    def sys_writec(self, cpu: CPUState, arg: int) -> None:
+        self._out(STDOUT, self.read(cpu, arg, 1))
 
-    def sys_write0(self, cpu: CPUState, arg: int, pc: int) -> None:
-        self._out(STDOUT, self._cstring(cpu, arg, pc))
-        return None
+    def sys_write0(self, cpu: CPUState, arg: int) -> None:
+        self._out(STDOUT, self.cstring(cpu, arg))
 
-    def sys_write(self, cpu: CPUState, arg: int, pc: int) -> int:
-        handle, ptr, length = (self._word(cpu, arg + 8 * i, pc) for i in range(3))
+    def sys_write(self, cpu: CPUState, arg: int) -> int:
+        handle, ptr, length = (self.word(cpu, arg, i) for i in range(3))
         if handle not in (STDOUT, STDERR):
-            self.errno = errno.EBADF
-            return length
-        self._out(handle, self._bytes(cpu, ptr, length, pc))
-        return 0  # bytes not written
+            return self.fail(errno.EBADF)
+        self._out(handle, self.read(cpu, ptr, length))
+        return 0  # the number of bytes not written
 
-    def sys_read(self, cpu: CPUState, arg: int, pc: int) -> int:
-        handle, ptr, length = (self._word(cpu, arg + 8 * i, pc) for i in range(3))
-        if handle != STDIN:
-            self.errno = errno.EBADF
-            return -1
-        self.machine.flush_output()
-        data = sys.stdin.buffer.read1(length) if length else b""
-        self._put(cpu, ptr, data, pc)
-        return length - len(data)
+    def sys_read(self, cpu: CPUState, arg: int) -> int:
+        handle, ptr, length = (self.word(cpu, arg, i) for i in range(3))
+        file = self.files.get(handle)
+        if file is not None:
+            data = file.data[file.pos : file.pos + length]
+            file.pos += len(data)
+        elif handle == STDIN:
+            data = self._read_stdin(length)
+        else:
+            return self.fail(errno.EBADF)
+        self.write(cpu, ptr, data)
+        return length - len(data)  # the number of bytes not read: `length` means end of file
 
-    def sys_readc(self, cpu: CPUState, arg: int, pc: int) -> int:
-        self.machine.flush_output()
-        data = sys.stdin.buffer.read(1)
+    def sys_readc(self, cpu: CPUState, arg: int) -> int:
+        data = self._read_stdin(1)
         return data[0] if data else -1
 
-    def sys_iserror(self, cpu: CPUState, arg: int, pc: int) -> int:
-        value = self._word(cpu, arg, pc)
-        return int(value >> 63)
+    def sys_iserror(self, cpu: CPUState, arg: int) -> int:
+        return int(self.word(cpu, arg) >> 63)  # a negative status
 
-    def sys_istty(self, cpu: CPUState, arg: int, pc: int) -> int:
-        return 1 if self._word(cpu, arg, pc) in self.open_handles else 0
+    def sys_istty(self, cpu: CPUState, arg: int) -> int:
+        return int(self.word(cpu, arg) in CONSOLE)
 
-    def sys_seek(self, cpu: CPUState, arg: int, pc: int) -> int:
-        self.errno = errno.ESPIPE
-        return -1
-
-    def sys_flen(self, cpu: CPUState, arg: int, pc: int) -> int:
+    def sys_seek(self, cpu: CPUState, arg: int) -> int:
+        handle, pos = self.word(cpu, arg), self.word(cpu, arg, 1)
+        file = self.files.get(handle)
+        if file is None:
+            return self.fail(errno.ESPIPE if handle in CONSOLE else errno.EBADF)
+        if pos > len(file.data):
+            return self.fail(errno.EINVAL)
+        file.pos = pos
         return 0
 
-    def sys_clock(self, cpu: CPUState, arg: int, pc: int) -> int:
-        return int((time.monotonic() - self.start) * 100)
+    def sys_flen(self, cpu: CPUState, arg: int) -> int:
+        handle = self.word(cpu, arg)
+        file = self.files.get(handle)
+        if file is None:
+            return self.fail(errno.ESPIPE if handle in CONSOLE else errno.EBADF)
+        return len(file.data)
 
-    def sys_time(self, cpu: CPUState, arg: int, pc: int) -> int:
+    def sys_clock(self, cpu: CPUState, arg: int) -> int:
+        return int((time.monotonic() - self.start) * 100)  # centiseconds since the start
+
+    def sys_time(self, cpu: CPUState, arg: int) -> int:
         return int(time.time())
 
-    def sys_errno(self, cpu: CPUState, arg: int, pc: int) -> int:
+    def sys_errno(self, cpu: CPUState, arg: int) -> int:
         return self.errno
 
-    def sys_get_cmdline(self, cpu: CPUState, arg: int, pc: int) -> int:
-        ptr, size = self._word(cpu, arg, pc), self._word(cpu, arg + 8, pc)
-        cmdline = (self.machine.config.append or self.machine.config.image_name).encode()
+    def sys_get_cmdline(self, cpu: CPUState, arg: int) -> int:
+        ptr, size = self.word(cpu, arg), self.word(cpu, arg, 1)
+        config = self.machine.config
+        # as on QEMU: the image name, then the --append text (a C runtime makes argv of it)
+        cmdline = " ".join(part for part in (config.image_name, config.append) if part).encode()
         if len(cmdline) + 1 > size:
-            return -1
-        self._put(cpu, ptr, cmdline + b"\0", pc)
-        write_slow(cpu, (arg + 8) & M64, 8, len(cmdline), pc, 0)
+            return self.fail(errno.E2BIG)
+        self.write(cpu, ptr, cmdline + b"\0")
+        self.put_word(cpu, arg + 8, len(cmdline))
         return 0
 
-    def sys_heapinfo(self, cpu: CPUState, arg: int, pc: int) -> int:
-        block = self._word(cpu, arg, pc)
+    def sys_heapinfo(self, cpu: CPUState, arg: int) -> int:
+        block = self.word(cpu, arg)
         ram = self.machine.bus.ram
         end = ram.base + ram.size
-        # heap in the upper half of RAM, stack at its top (as QEMU does for bare-metal images)
-        heap_base = ram.base + ram.size // 2
-        values = (heap_base, end - (1 << 20), end, end - (1 << 20))
-        for i, v in enumerate(values):
-            write_slow(cpu, (block + 8 * i) & M64, 8, v, pc, 0)
+        # heap in the upper half of RAM, a 1 MiB stack at its top
+        heap_base, stack_limit = ram.base + ram.size // 2, end - (1 << 20)
+        for i, value in enumerate((heap_base, stack_limit, end, stack_limit)):
+            self.put_word(cpu, block + 8 * i, value)
         return 0
 
-    def sys_exit(self, cpu: CPUState, arg: int, pc: int) -> None:
-        reason, subcode = self._word(cpu, arg, pc), self._word(cpu, arg + 8, pc)
-        code = subcode & 0xFF if reason == ADP_STOPPED_APPLICATION_EXIT else 1
+    def sys_exit(self, cpu: CPUState, arg: int) -> None:
+        # A64: x1 points to {reason, subcode}; only an application exit carries a status
+        reason, subcode = self.word(cpu, arg), self.word(cpu, arg, 1)
+        code = subcode & 0xFFFF_FFFF if reason == ADP_STOPPED_APPLICATION_EXIT else 1
         raise GuestStop(code, "exit")
 
-    def sys_elapsed(self, cpu: CPUState, arg: int, pc: int) -> int:
-        write_slow(cpu, arg & M64, 8, cpu.icount, pc, 0)
+    def sys_elapsed(self, cpu: CPUState, arg: int) -> int:
+        self.put_word(cpu, arg, cpu.icount)
         return 0
 
-    def sys_tickfreq(self, cpu: CPUState, arg: int, pc: int) -> int:
-        return 1_000_000_000  # SYS_ELAPSED counts instructions, one per virtual nanosecond
+    def sys_tickfreq(self, cpu: CPUState, arg: int) -> int:
+        return TICKS_PER_SECOND
 
 
-_OPS = {
+OPERATIONS: dict[int, Callable[[Semihosting, CPUState, int], int | None]] = {
     SYS_OPEN: Semihosting.sys_open,
     SYS_CLOSE: Semihosting.sys_close,
     SYS_WRITEC: Semihosting.sys_writec,

@@ -8,6 +8,7 @@ GROUP_MODULES = (
     "framework.isa.branch",
     "framework.isa.system",
     "framework.isa.ldst",
+    "framework.isa.ldst_pair",
     "framework.isa.ldst_excl",
     "framework.isa.ldst_fp",
 )

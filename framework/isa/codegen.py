@@ -57,6 +57,9 @@ class Ctx:
         self.flags_written = False
         self.uses: set[str] = set()
         self.sets_btype = False  # the block ends with BR/BLR, which set PSTATE.BTYPE
+        # the FP/SIMD access check passed earlier in this block: nothing that ends a block
+        # can change its inputs, so later FP/SIMD instructions of the block skip it
+        self.fp_checked = False
         self._consts: dict[int, str] = {}
 
     # ---- text -------------------------------------------------------------------
@@ -260,6 +263,14 @@ class Ctx:
         a = self.local(addr, "a")
         v = self.tmp("v")
         slow = f"{self.helper(memory.read_slow)}(cpu, {a}, {size}, {self.pc:#x}, {syn | flags:#x})"
+        if size == 16 and not flags & memory.ACC_FORCE_SLOW:
+            # a Q register: two doubleword views when 16-byte aligned (so within one page)
+            self.uses.add("tlb_r")
+            o = self.tmp("o")
+            self.emit(f"{o} = tlb_r.get({a} >> 12)")
+            i = f"(({o} + {a}) >> 3)"
+            self.emit(f"{v} = {slow} if {o} is None or {a} & 15 else m64[{i}] | (m64[{i} + 1] << 64)")
+            return v
         if flags & memory.ACC_FORCE_SLOW or size > 8:
             self.emit(f"{v} = {slow}")
             return v
@@ -277,7 +288,21 @@ class Ctx:
 
         self.sync_flags()
         a = self.local(addr, "a")
+        if size == 16 and not flags & memory.ACC_FORCE_SLOW:
+            value = self.local(value, "q")
         slow = f"{self.helper(memory.write_slow)}(cpu, {a}, {size}, {value}, {self.pc:#x}, {syn | flags:#x})"
+        if size == 16 and not flags & memory.ACC_FORCE_SLOW:
+            # a Q register (value < 2**128): two doubleword views when 16-byte aligned
+            self.uses.add("tlb_w")
+            o = self.tmp("o")
+            self.emit(f"{o} = tlb_w.get({a} >> 12)")
+            self.emit(f"if {o} is None or {a} & 15: {slow}")
+            self.emit("else:")
+            with self.block():
+                self.emit(f"{o} = ({o} + {a}) >> 3")
+                self.emit(f"m64[{o}] = {value} & 0xFFFFFFFFFFFFFFFF")
+                self.emit(f"m64[{o} + 1] = {value} >> 64")
+            return
         if flags & memory.ACC_FORCE_SLOW or size > 8:
             self.emit(slow)
             return

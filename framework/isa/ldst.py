@@ -12,16 +12,16 @@ from framework.cpu.syndrome import ls_isv
 from framework.isa.codegen import Ctx
 from framework.isa.common import extended
 from framework.isa.table import insn
-from framework.memory import ACC_UNPRIV
+from framework.memory import ACC_ACQREL, ACC_FORCE_SLOW, ACC_UNPRIV
 
 M64 = (1 << 64) - 1
 
 
-def _simm(imm: int, bits: int) -> int:
+def simm(imm: int, bits: int) -> int:
     return imm - ((imm >> (bits - 1)) << bits)
 
 
-def _kind(size: int, opc: int) -> tuple[str, int] | None:
+def gpr_kind(size: int, opc: int) -> tuple[str, int] | None:
     """(kind, register width) for a GPR load/store; None when unallocated.
 
     kind: "st" store, "ld" zero-extending load, "lds" sign-extending load, "prfm".
@@ -47,12 +47,14 @@ def emit_gpr_access(
     writeback: tuple[int, str] | None = None,
     flags: int = 0,
     isv: bool = True,
+    acqrel: bool = False,
 ) -> None:
     """Emit a single-register load/store of 1 << size bytes at `addr` (an expression).
 
-    `writeback` = (rn, new base expression) for pre/post-index forms.
+    `writeback` = (rn, new base expression) for pre/post-index forms; `acqrel` marks the
+    load-acquire/store-release forms (syndrome AR bit).
     """
-    kind = _kind(size, opc)
+    kind = gpr_kind(size, opc)
     if kind is None:
         ctx.undef()
         return
@@ -63,7 +65,9 @@ def emit_gpr_access(
     a = ctx.local(addr, "a")
     syn = 0
     if isv and writeback is None:
-        syn = ls_isv(nbytes, rt, sign=what == "lds", sf=regbits == 64)
+        syn = ls_isv(nbytes, rt, sign=what == "lds", sf=regbits == 64, acqrel=acqrel)
+    if acqrel:
+        flags |= ACC_ACQREL
     if what == "st":
         value = ctx.x(rt) if rt != 31 else "0"
         ctx.store(a, nbytes, value, syn, flags)
@@ -71,7 +75,7 @@ def emit_gpr_access(
         v = ctx.load(a, nbytes, syn, flags)
     if writeback is not None:
         rn, new = writeback
-        ctx.set_rsp(rn, new, 1)
+        ctx.set_rsp(rn, new, 1, masked=True)
     if what == "ld":
         ctx.set_x(rt, v, masked=True)
     elif what == "lds":
@@ -88,18 +92,19 @@ def LDST_uimm(ctx: Ctx, size: int, opc: int, imm12: int, rn: int, rt: int) -> No
 
 @insn("size:2 111 0 00 opc:2 0 imm9:9 idx:2 rn:5 rt:5")
 def LDST_imm9(ctx: Ctx, size: int, opc: int, imm9: int, idx: int, rn: int, rt: int) -> None:
-    off = _simm(imm9, 9)
+    off = simm(imm9, 9)
     base = ctx.local(ctx.xsp(rn), "b")
     moved = f"({base} + {off}) & {M64:#x}" if off else base
     if idx == 0:  # LDUR/STUR
         emit_gpr_access(ctx, size, opc, rt, moved)
     elif idx == 2:  # LDTR/STTR
-        if _kind(size, opc) in (None, ("prfm", 0)):
+        if gpr_kind(size, opc) in (None, ("prfm", 0)):
             ctx.undef()
             return
-        emit_gpr_access(ctx, size, opc, rt, moved, flags=ACC_UNPRIV)
+        # the TLBs hold the permissions of the current EL, not those LDTR/STTR check (pan.md §5)
+        emit_gpr_access(ctx, size, opc, rt, moved, flags=ACC_UNPRIV | ACC_FORCE_SLOW)
     else:
-        kind = _kind(size, opc)
+        kind = gpr_kind(size, opc)
         if kind is None or kind[0] == "prfm":
             ctx.undef()
             return
@@ -120,7 +125,7 @@ def LDST_reg(ctx: Ctx, size: int, opc: int, rm: int, option: int, S: int, rn: in
 
 @insn("opc:2 011 0 00 imm19:19 rt:5")
 def LDR_literal(ctx: Ctx, opc: int, imm19: int, rt: int) -> None:
-    addr = (ctx.pc + 4 * _simm(imm19, 19)) & M64
+    addr = (ctx.pc + 4 * simm(imm19, 19)) & M64
     if opc == 3:
         return  # PRFM (literal)
     size, sign = {0: (2, 1), 1: (3, 1), 2: (2, 2)}[opc]

@@ -5,19 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework.cpu import syndrome as syn
-from framework.cpu.exceptions import HCR_TGE, sync_exception, sync_target, undefined
+from framework.cpu.exceptions import sync_exception, sync_target, undefined
 from framework.cpu.sysaccess import access
+from framework.cpu.traps import HCR, SCTLR_NTWI, SCTLR_UMA, el0_enabled, hcr_eff
 from framework.isa.codegen import Ctx
 from framework.isa.table import insn
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
 
-HCR_TSC = 1 << 19
-HCR_HCD = 1 << 29
-HCR_TWI = 1 << 13
-HCR_TWE = 1 << 14
-SCTLR_NTWI = 1 << 16
 SEMIHOSTING_HLT = 0xF000
 
 
@@ -29,7 +25,7 @@ def _svc(cpu: CPUState, imm: int, pc: int) -> int:
 
 
 def _hvc(cpu: CPUState, imm: int, pc: int) -> int:
-    if cpu.el == 0 or cpu.sr["HCR_EL2"] & HCR_HCD:
+    if cpu.el == 0 or cpu.sr["HCR_EL2"] & HCR["HCD"]:
         return undefined(cpu, pc)
     return sync_exception(cpu, syn.imm16_call(syn.EC_HVC, imm), pc + 4, 2)
 
@@ -37,7 +33,7 @@ def _hvc(cpu: CPUState, imm: int, pc: int) -> int:
 def _smc(cpu: CPUState, imm: int, pc: int) -> int:
     if cpu.el == 0:
         return undefined(cpu, pc)
-    if cpu.el == 1 and cpu.sr["HCR_EL2"] & HCR_TSC:
+    if cpu.el == 1 and hcr_eff(cpu) & HCR["TSC"]:
         # NV-16: trapped to EL2 whatever HCR_EL2.NV is; preferred return is the SMC itself
         cpu.machine.stats.trap(2)
         return sync_exception(cpu, syn.imm16_call(syn.EC_SMC, imm), pc, 2)
@@ -87,14 +83,13 @@ def HLT(ctx: Ctx, imm16: int) -> None:
 
 
 def _wfi(cpu: CPUState, pc: int) -> int:
+    """WFI: trap (syndromes.md §3a) or wait for an interrupt (the run loop skips ahead in time)."""
     el = cpu.el
-    hcr = cpu.sr["HCR_EL2"]
-    if el == 0 and not cpu.sr["SCTLR_EL1"] & SCTLR_NTWI and not hcr & HCR_TGE:
-        return sync_exception(cpu, syn.wfx_trap(False), pc, 1)
-    if el < 2 and hcr & HCR_TWI and not hcr & HCR_TGE:
-        cpu.machine.stats.trap(2)
-        return sync_exception(cpu, syn.wfx_trap(False), pc, 2)
-    if el == 0 and hcr & HCR_TGE and hcr & HCR_TWI:
+    # EL0: SCTLR_ELx.nTWI of the EL0 regime, to EL1 (EL2 when TGE routes EL0 there, or in a host)
+    if el == 0 and not el0_enabled(cpu, SCTLR_NTWI):
+        return sync_exception(cpu, syn.wfx_trap(False), pc, sync_target(cpu))
+    # HCR_EL2.TWI (effective: a host EL0 is not trapped by it)
+    if el < 2 and hcr_eff(cpu) & HCR["TWI"]:
         cpu.machine.stats.trap(2)
         return sync_exception(cpu, syn.wfx_trap(False), pc, 2)
     cpu.halted = True
@@ -146,34 +141,57 @@ def BARRIER(ctx: Ctx, crm: int, op2: int) -> None:
 # ---- MSR (immediate): PSTATE fields --------------------------------------------------------------
 
 
+def _pstate_write(attr: str, *, el1: bool = False, feature: str | None = None, mode: bool = False):
+    """MSR (immediate) to a one-bit PSTATE field: (cpu, imm) -> False when UNDEFINED."""
+
+    def write(cpu: CPUState, imm: int) -> bool:
+        if (el1 and cpu.el == 0) or (feature is not None and feature not in cpu.machine.features):
+            return False
+        setattr(cpu, attr, imm & 1)
+        if mode:
+            cpu.machine.pstate_changed()
+        return True
+
+    return write
+
+
+def _spsel(cpu: CPUState, imm: int) -> bool:
+    if cpu.el == 0:
+        return False
+    cpu.select_sp(cpu.el, imm & 1)
+    return True
+
+
+# (op1, op2) -> the PSTATE field an MSR (immediate) writes; DAIFSet/DAIFClr are handled apart
+PSTATE_FIELDS = {
+    (0, 5): _spsel,
+    (0, 3): _pstate_write("uao", el1=True, feature="uao", mode=True),
+    (3, 2): _pstate_write("dit", feature="dit"),
+    (3, 1): _pstate_write("ssbs", feature="ssbs"),
+}
+DAIFSET, DAIFCLR = (3, 6), (3, 7)
+ALLINT = (1, 0)  # MSR ALLINT, #imm (FEAT_NMI): CRm = 000x
+
+
 def _msr_imm(cpu: CPUState, op1: int, op2: int, crm: int, pc: int) -> int:
     field = (op1, op2)
-    el = cpu.el
     machine = cpu.machine
-    if field == (0, 5):  # SPSel
-        if el == 0:
-            return undefined(cpu, pc)
-        cpu.select_sp(el, crm & 1)
-    elif field in ((3, 6), (3, 7)):  # DAIFSet, DAIFClr
-        if el == 0 and not cpu.sr["SCTLR_EL1"] & (1 << 9):  # SCTLR_EL1.UMA
+    if field in (DAIFSET, DAIFCLR):
+        if cpu.el == 0 and not el0_enabled(cpu, SCTLR_UMA):
             return sync_exception(cpu, syn.sysreg_trap(0, op1, 4, crm, op2, 31, False), pc, sync_target(cpu))
         bits = (crm & 0xF) << 6
-        cpu.daif = (cpu.daif | bits) if op2 == 6 else (cpu.daif & ~bits)
+        cpu.daif = (cpu.daif | bits) if field == DAIFSET else (cpu.daif & ~bits)
+        machine.engine.kick()  # an interrupt may have become takeable
+        return pc + 4
+    if field == ALLINT and crm >> 1 == 0 and "nmi" in machine.features:
+        if cpu.el == 0:
+            return undefined(cpu, pc)
+        cpu.allint = crm & 1
         machine.engine.kick()
-    elif field == (0, 3):  # UAO
-        if el == 0:
-            return undefined(cpu, pc)
-        cpu.uao = crm & 1
-        machine.pstate_changed()
-    elif field == (3, 2):  # DIT
-        cpu.dit = crm & 1
-    elif field == (3, 1):  # SSBS
-        cpu.ssbs = crm & 1
-    else:
-        handled = machine.msr_immediate(cpu, op1, op2, crm)
-        if not handled:
-            return undefined(cpu, pc)
-    return pc + 4
+        return pc + 4
+    write = PSTATE_FIELDS.get(field)
+    done = write(cpu, crm) if write is not None else machine.msr_immediate(cpu, op1, op2, crm)
+    return pc + 4 if done else undefined(cpu, pc)
 
 
 @insn("11010101 00000 op1:3 0100 crm:4 op2:3 11111")
@@ -184,13 +202,30 @@ def MSR_imm(ctx: Ctx, op1: int, crm: int, op2: int) -> None:
 # ---- MRS / MSR (register) and SYS / SYSL ---------------------------------------------------------
 
 
+def _access_at(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int, index: int) -> int:
+    """MRS/MSR/SYS that is not the first instruction of its block: `index` instructions of the
+    block have completed but are not counted yet (the run loop counts a block when it returns),
+    so the count is brought up to date around the access for registers that read the time."""
+    cpu.icount += index
+    try:
+        return access(cpu, key, rt, is_read, pc)
+    finally:
+        cpu.icount -= index
+
+
+def _emit_access(ctx: Ctx, rt: int, is_read: bool) -> None:
+    key = hex((ctx.word >> 5) & 0xFFFF)
+    if ctx.index:
+        ctx.call_exit(_access_at, key, str(rt), str(is_read), hex(ctx.pc), str(ctx.index))
+    else:
+        ctx.call_exit(access, key, str(rt), str(is_read), hex(ctx.pc))
+
+
 @insn("1101010100 L:1 1 o0:1 op1:3 crn:4 crm:4 op2:3 rt:5")
 def MRS_MSR(ctx: Ctx, L: int, o0: int, op1: int, crn: int, crm: int, op2: int, rt: int) -> None:
-    key = (ctx.word >> 5) & 0xFFFF
-    ctx.call_exit(access, hex(key), str(rt), str(bool(L)), hex(ctx.pc))
+    _emit_access(ctx, rt, bool(L))
 
 
 @insn("1101010100 L:1 01 op1:3 crn:4 crm:4 op2:3 rt:5")
 def SYS(ctx: Ctx, L: int, op1: int, crn: int, crm: int, op2: int, rt: int) -> None:
-    key = (ctx.word >> 5) & 0xFFFF
-    ctx.call_exit(access, hex(key), str(rt), str(bool(L)), hex(ctx.pc))
+    _emit_access(ctx, rt, bool(L))

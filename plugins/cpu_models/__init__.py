@@ -1,7 +1,12 @@
 """CPU models max, neoverse-n2 and neoverse-v1: identification registers and default features.
 
-The values are the ones the reference emulator presents to software
-(spec cpu-models.csv, copied here as `id_registers.csv`).
+The values are the ones the reference emulator presents to software (spec
+cpu-models.csv, copied here as `id_registers.csv`); `fields.py` says which
+feature owns which field, so that a field of a feature armnv does not
+implement reads as "not implemented". The plugin also declares the features
+the kernel itself implements (`features.py`) and turns the selected model —
+whichever plugin declared it — into system-register definitions
+(`registers.py`).
 """
 
 from __future__ import annotations
@@ -9,9 +14,17 @@ from __future__ import annotations
 import csv
 import functools
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.plugins import CpuModel
+from framework.plugins import CpuModel, Feature
+from plugins.cpu_models.features import ALWAYS_DEFAULT, KERNEL_FEATURES, declared_features
+from plugins.cpu_models.fields import FIELD_OWNERS
+from plugins.cpu_models.registers import feature_gated, id_registers
+
+if TYPE_CHECKING:
+    from framework.cpu.sysregs import SysReg
+    from framework.machine import Machine
 
 DESCRIPTIONS = {
     "max": "all features armnv implements (QEMU's -cpu max)",
@@ -19,7 +32,15 @@ DESCRIPTIONS = {
     "neoverse-v1": "Arm Neoverse V1 r1p2 (Armv8.4)",
 }
 
-# registers the CSV reports that are not plain ID registers (handled elsewhere)
+# cpu-models.md §7: HCR_EL2 value read back after writing all ones, and the reset value
+# (RW [31] is RAO/WI on the AArch64-only-EL1 Neoverse cores)
+HCR_ALL_ONES = {"max": 0x00F67F3FFFFFFFFF, "neoverse-n2": 0x00F67F3FFFFFFFFF, "neoverse-v1": 0x00D67F3FFFFFFFFF}
+HCR_RES1 = {"max": 0, "neoverse-n2": 0x8000_0000, "neoverse-v1": 0x8000_0000}
+# bits the kernel owns ([33:0], E2H) and the ones FEAT_NV/FEAT_NV2 contribute (NV, NV1, AT, NV2)
+HCR_KERNEL_BITS = (1 << 35) - 1
+HCR_NV_BITS = 0xF << 42
+
+# rows of the CSV that are not plain ID registers (kept in CpuModel.extra)
 _NOT_ID = ("CCSIDR", "PMCR_EL0", "ICH_VTR_EL2", "CNTFRQ_EL0")
 
 
@@ -34,12 +55,51 @@ def load_table() -> dict[str, dict[str, tuple[int, int, int, int, int, int]]]:
     return table
 
 
+def default_features(id_regs: dict[str, tuple[int, int, int, int, int, int]]) -> tuple[str, ...]:
+    """Every feature whose ID fields the model's values show, plus those every model has."""
+    names = set(ALWAYS_DEFAULT) | {kf.name for kf in KERNEL_FEATURES if kf.fixed}
+    for row in FIELD_OWNERS:
+        if row.reg in id_regs:
+            value = id_regs[row.reg][5]
+            if row.lowered(value) != value:
+                names.add(row.feature)
+    return tuple(sorted(names))
+
+
+@hookimpl
+def armnv_features() -> list[Feature]:
+    return declared_features()
+
+
 @hookimpl
 def armnv_cpu_models() -> list[CpuModel]:
-    table = load_table()
     models = []
-    for name, regs in table.items():
+    for name, regs in load_table().items():
         id_regs = {r: v for r, v in regs.items() if not r.startswith(_NOT_ID)}
         extra = {r: v[5] for r, v in regs.items() if r.startswith(_NOT_ID)}
-        models.append(CpuModel(name, DESCRIPTIONS.get(name, name), id_regs, default_features=(), extra=extra))
+        if name in HCR_ALL_ONES:
+            extra["HCR_EL2.res1"] = HCR_RES1[name]
+            extra["HCR_EL2.writable"] = HCR_ALL_ONES[name] & ~HCR_RES1[name]
+        models.append(
+            CpuModel(
+                name,
+                DESCRIPTIONS.get(name, name),
+                id_regs,
+                default_features=default_features(id_regs),
+                extra=extra,
+                id_fields=FIELD_OWNERS,
+            )
+        )
     return models
+
+
+@hookimpl
+def armnv_hcr_bits(machine: Machine) -> int:
+    # the model's own bits (TLOR, TERR, TEA, APK, API, FWB, TID4, TICAB, TOCU, TTLBIS, TTLBOS, EnSCXT);
+    # NV/NV1/AT/NV2 come from the nv and nv2 plugins when they are enabled (nv.md NV-02, NV-03)
+    return machine.model.extra.get("HCR_EL2.writable", 0) & ~HCR_KERNEL_BITS & ~HCR_NV_BITS
+
+
+@hookimpl
+def armnv_sysregs(machine: Machine) -> list[SysReg]:
+    return id_registers(machine) + feature_gated(machine)

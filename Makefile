@@ -1,0 +1,92 @@
+# armnv: make demo | make test | make bench | make images | make lint | make clean
+#
+# Everything runs from a virtual environment in .venv, created on first use
+# with python3.11 (or python3 when there is no python3.11). Targets that
+# assemble guest code install Debian's AArch64 cross toolchain with apt-get
+# when it is missing (as root, or through sudo).
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+VPYTHON   := $(BIN)/python
+ifndef PYTHON
+PYTHON    := $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+endif
+CROSS     ?= $(or $(ARMNV_CROSS),aarch64-linux-gnu-)
+PIP       := $(VPYTHON) -m pip --disable-pip-version-check --no-input -q
+PYTEST_N  ?= 2
+BENCH_ARGS ?=
+DEMO_IMAGE ?= examples/images/hello.elf
+
+# an install is redone when pyproject.toml changes
+RUNTIME_STAMP := $(VENV)/.armnv-runtime
+TEST_STAMP    := $(VENV)/.armnv-test
+
+.PHONY: all demo test lint bench images toolchain venv clean distclean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo    run the hello-world guest (needs only Python 3.11)"
+	@echo "make test    lint and run the whole test suite (installs what it needs)"
+	@echo "make bench   guest MIPS on fixed workloads, next to unicorn (BENCH_ARGS='--insns N ...')"
+	@echo "make images  rebuild examples/images/ from source"
+	@echo "make lint    ruff check and ruff format --check"
+	@echo "make clean   remove caches and build output (make distclean also removes .venv)"
+
+all: test
+
+# ---- environment -------------------------------------------------------------------------
+$(VPYTHON):
+	@test -n "$(PYTHON)" || { echo "make: python3.11 (or python3) not found" >&2; exit 1; }
+	@echo "creating $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
+
+venv: $(RUNTIME_STAMP)
+
+$(RUNTIME_STAMP): pyproject.toml | $(VPYTHON)
+	@echo "installing armnv (editable) into $(VENV)"
+	$(PIP) install -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(VPYTHON)
+	@echo "installing armnv (editable) with the test extra into $(VENV)"
+	$(PIP) install -e '.[test]'
+	@touch $@ $(RUNTIME_STAMP)
+
+toolchain:
+	@set -e; \
+	if command -v $(CROSS)as >/dev/null 2>&1 && command -v $(CROSS)gcc >/dev/null 2>&1; then exit 0; fi; \
+	echo "installing the AArch64 cross toolchain (binutils-aarch64-linux-gnu, gcc-aarch64-linux-gnu)"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "make: $(CROSS)as/$(CROSS)gcc are missing and installing them needs root or sudo" >&2; exit 1; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make: no apt-get; install an AArch64 cross toolchain ($(CROSS)as, $(CROSS)gcc) yourself" >&2; exit 1; fi; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu >/dev/null; \
+	if ! command -v $(CROSS)as >/dev/null 2>&1 || ! command -v $(CROSS)gcc >/dev/null 2>&1; then \
+		echo "make: $(CROSS)as/$(CROSS)gcc still missing after installing the Debian packages" >&2; exit 1; fi; \
+	$(CROSS)gcc --version | head -n 1
+
+# ---- targets -----------------------------------------------------------------------------
+demo: $(RUNTIME_STAMP)
+	$(BIN)/armnv run $(DEMO_IMAGE)
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(TEST_STAMP) toolchain lint
+	$(VPYTHON) -m pytest -q -n $(PYTEST_N) tests plugins
+
+bench: $(TEST_STAMP) toolchain
+	$(VPYTHON) bench/run.py $(BENCH_ARGS)
+
+images: toolchain
+	$(PYTHON) examples/build.py
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache .hypothesis tests/.asmcache *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,419 @@
+"""The ``armnv`` command line.
+
+    armnv run IMAGE [options]     run a bare-metal AArch64 image on the virt board
+    armnv cpus [--verbose]        CPU models and their default features
+    armnv features                optional architectural features
+    armnv plugins                 discovered plugins, their features and hooks
+
+Stdout belongs to the guest: only what it writes through semihosting or the
+UART goes there. Logs (``-d``), ``--stats`` and ``--profile`` go to stderr, or
+logs and stats to the ``-D`` file. Options follow QEMU's habits (``-d int,exec``,
+``-D FILE``, ``--memory 512M``).
+
+Exit status of ``armnv run``:
+
+    N    the guest exited through semihosting with status N (PSCI SYSTEM_OFF: 0)
+    2    bad input: a one-line "armnv: error: ..." on stderr
+    3    internal error (a bug in armnv): guest PC, instruction and CPU state on stderr
+    124  --max-insns reached (one line on stderr says where the guest was)
+    125  the guest can never run again: WFI with no possible wake-up, or PSCI
+         CPU_OFF of the only CPU
+    130  interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import os
+import pstats
+import re
+import sys
+import traceback
+from typing import IO, Annotated, Any, NoReturn
+
+import typer
+
+import framework
+from framework import plugins
+from framework.errors import ArmnvError
+from framework.log import LOG_FORMATS, categories_help, parse_categories
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+EXIT_MAX_INSNS = 124
+EXIT_STUCK = 125
+EXIT_INTERRUPTED = 130
+
+_SIZE = re.compile(r"(\d+)([KMGT]?)B?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+MAX_MEMORY = 1 << 40
+
+app = typer.Typer(
+    name="armnv",
+    help="armnv: a pure-Python AArch64 system emulator for nested virtualization.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+# ---- option values -------------------------------------------------------------------------------
+
+
+def parse_size(text: str) -> int:
+    """``512M``, ``4G``, ``1024K``, ``65536``: a RAM size in bytes (K/M/G/T are powers of 1024)."""
+    m = _SIZE.fullmatch(text.strip())
+    if m is None:
+        raise ArmnvError(f"--memory: bad size {text!r} (examples: 512M, 4G, 1024K, 268435456)")
+    size = int(m.group(1)) * _SIZE_UNITS[m.group(2).upper()]
+    if size == 0 or size % 4096:
+        raise ArmnvError(f"--memory: {text} is not a positive multiple of 4K")
+    if size > MAX_MEMORY:
+        raise ArmnvError(f"--memory: {text} is more than the board's 1T")
+    return size
+
+
+def parse_int(option: str, text: str) -> int:
+    """A non-negative integer in C syntax (``0x4008_0000``, ``1000000``)."""
+    try:
+        value = int(text.strip(), 0)
+    except ValueError:
+        raise ArmnvError(f"{option}: not a number: {text!r}") from None
+    if value < 0:
+        raise ArmnvError(f"{option}: must not be negative: {text}")
+    return value
+
+
+class GuestOutput:
+    """The guest's stdout: flushed at each newline, and silent once the reader has gone away."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def write(self, data: bytes) -> int:
+        if not self.gone:
+            try:
+                self.stream.write(data)
+                if b"\n" in data:
+                    self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(data)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # `armnv run x | head`: the guest keeps running; what it writes goes nowhere, and
+        # pointing fd 1 at /dev/null keeps the interpreter's own final flush quiet
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError):  # stdout may have no descriptor
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+
+# ---- commands -------------------------------------------------------------------------------------
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"armnv {framework.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_version)
+    ] = False,
+) -> None:
+    """armnv: a pure-Python AArch64 system emulator for nested virtualization."""
+
+
+RUN_EPILOG = (
+    "Exit status: the guest's semihosting exit status; 2 bad input; 3 internal error; "
+    "124 --max-insns reached; 125 the guest can never run again (WFI with no wake-up "
+    "source, PSCI CPU_OFF of the only CPU); 130 interrupted."
+)
+
+
+@app.command(epilog=RUN_EPILOG)
+def run(
+    image: Annotated[
+        str | None, typer.Argument(metavar="IMAGE", help="ELF image (or raw binary with --load-addr).")
+    ] = None,
+    cpu: Annotated[str, typer.Option("--cpu", metavar="MODEL[,FEAT=on|off,...]", help="CPU model and features.")] = (
+        "max"
+    ),
+    machine: Annotated[str, typer.Option("--machine", "-M", metavar="NAME", help="Board (only virt).")] = "virt",
+    memory: Annotated[str, typer.Option("--memory", "-m", metavar="SIZE", help="RAM size: 512M, 4G, ...")] = "512M",
+    max_insns: Annotated[
+        str | None, typer.Option("--max-insns", metavar="N", help="Stop after N instructions (exit 124).")
+    ] = None,
+    stats: Annotated[bool, typer.Option("--stats", help="Print counters at exit (stderr or -D).")] = False,
+    debug: Annotated[
+        list[str] | None, typer.Option("-d", metavar="CATEGORIES", help="Comma list of log categories; -d help.")
+    ] = None,
+    logfile: Annotated[str | None, typer.Option("-D", metavar="FILE", help="Write logs to FILE.")] = None,
+    log_format: Annotated[str, typer.Option("--log-format", metavar="console|json", help="Log format.")] = "console",
+    append: Annotated[str, typer.Option("--append", metavar="CMDLINE", help="Semihosting command line.")] = "",
+    load_addr: Annotated[
+        str | None, typer.Option("--load-addr", metavar="ADDR", help="Load IMAGE as a raw binary at ADDR.")
+    ] = None,
+    one_insn_per_block: Annotated[
+        bool, typer.Option("--one-insn-per-block", help="Translate one instruction per block.")
+    ] = False,
+    profile: Annotated[bool, typer.Option("--profile", help="Profile armnv itself (cProfile, stderr).")] = False,
+) -> int:
+    """Run a bare-metal AArch64 image on the virt board, starting at EL2 with the MMU off."""
+    if debug and "help" in {c.strip() for d in debug for c in d.split(",")}:
+        print(categories_help())
+        return 0
+    if image is None:
+        raise ArmnvError("run: missing IMAGE argument")
+    categories = parse_categories(debug)
+    ram_size = parse_size(memory)
+    limit = parse_int("--max-insns", max_insns) if max_insns is not None else None
+    address = parse_int("--load-addr", load_addr) if load_addr is not None else None
+    if log_format not in LOG_FORMATS:
+        raise ArmnvError(f"--log-format: unknown format {log_format!r} (known: {', '.join(LOG_FORMATS)})")
+    if logfile is not None:
+        _check_writable(logfile)
+
+    from framework.machine import Machine, MachineConfig
+
+    config = MachineConfig(
+        cpu=cpu,
+        machine=machine,
+        memory=ram_size,
+        debug=frozenset(categories),
+        log_format=log_format,
+        log_file=logfile,
+        append=append,
+        image_name=image,
+        one_insn_per_block=one_insn_per_block,
+    )
+    try:
+        m = Machine(config, stdout=GuestOutput(sys.stdout.buffer))
+    except (OSError, MemoryError, OverflowError) as exc:
+        raise ArmnvError(f"--memory {memory}: cannot allocate guest RAM ({exc})") from exc
+    try:
+        entry = m.load(image, address)
+        ram = m.bus.ram
+        if entry & 3 or not ram.base <= entry < ram.base + ram.size:
+            raise ArmnvError(f"{image}: entry point {entry:#x} is not an aligned address in RAM")
+        return _run_machine(m, limit, stats=stats, profile=profile)
+    finally:
+        m.close()
+
+
+@app.command()
+def cpus(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ID register details.")] = False) -> int:
+    """List the CPU models and their default features."""
+    catalog = plugins.discover()
+    describe = getattr(plugins, "describe_model", None)
+    width = max((len(name) for name in catalog.models), default=0)
+    for name, model in sorted(catalog.models.items()):
+        features = plugins.select_features(catalog, model, {})
+        if verbose and describe is not None:
+            # the model's own description: identity, defaults, ID fields armnv changes
+            print("\n".join(describe(catalog, model, features)))
+            continue
+        print(f"{name:<{width}}  {model.description}")
+        print(f"{'':<{width}}  default features: {', '.join(sorted(features)) or '(none)'}")
+    return 0
+
+
+@app.command()
+def features() -> int:
+    """List the optional architectural features: name, plugin, requirements, description."""
+    catalog = plugins.discover()
+    rows = [("FEATURE", "PLUGIN", "REQUIRES", "DESCRIPTION")]
+    for name, feat in sorted(catalog.features.items()):
+        rows.append((name, feat.plugin, ",".join(feat.requires) or "-", feat.description))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    return 0
+
+
+@app.command("plugins")
+def list_plugins() -> int:
+    """List every discovered plugin: origin, features, CPU models and the hooks it implements."""
+    catalog = plugins.discover()
+    for name, info in sorted(catalog.plugins.items()):
+        entry_point = getattr(info, "entry_point", "") or info.module.__name__
+        print(f"{name} ({info.origin}: {entry_point})")
+        print(f"    features: {', '.join(f.name for f in info.features) or '-'}")
+        if info.models:
+            print(f"    cpu models: {', '.join(m.name for m in info.models)}")
+        print(f"    hooks: {', '.join(info.hooks()) or '-'}")
+    return 0
+
+
+# ---- running ---------------------------------------------------------------------------------------
+
+
+def _check_writable(path: str) -> None:
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise ArmnvError(f"-D {path}: cannot open: {exc.strerror or exc}") from None
+
+
+def _run_machine(m: Any, limit: int | None, *, stats: bool, profile: bool) -> int:
+    profiler = cProfile.Profile() if profile else None
+    try:
+        stop = profiler.runcall(m.run, limit) if profiler else m.run(limit)
+    except KeyboardInterrupt:
+        _say(f"interrupted at {_where(m)}")
+        return EXIT_INTERRUPTED
+    except ArmnvError:
+        raise
+    except Exception as exc:
+        _internal_error(m, exc)
+        return EXIT_INTERNAL
+    finally:
+        if profiler is not None:
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+    if stats:
+        _report_stats(m)
+    return _exit_status(m, stop)
+
+
+def _exit_status(m: Any, stop: Any) -> int:
+    kind = stop.kind
+    if kind == "exit":
+        return stop.exit_code & 0xFF
+    if kind == "poweroff":
+        return 0
+    if kind == "reset":
+        _say(f"the guest asked for a system reset (PSCI SYSTEM_RESET) at {_where(m)}; stopping")
+        return 0
+    if kind == "max-insns":
+        _say(f"stopped by --max-insns at {_where(m)}")
+        return EXIT_MAX_INSNS
+    if kind == "wfi":
+        _say(f"{stop.message or 'WFI that can never wake up'}; stopped at {_where(m)}")
+        return EXIT_STUCK
+    if kind == "cpu-off":
+        _say(f"the guest switched off its only CPU (PSCI CPU_OFF) at {_where(m)}")
+        return EXIT_STUCK
+    _say(f"stopped ({kind}{': ' + stop.message if stop.message else ''}) at {_where(m)}")
+    return 1
+
+
+def _where(m: Any, pc: int | None = None) -> str:
+    """Where the guest is: ``PC 0x40080010 <main+0x10>, EL2h, after 1234 instructions``."""
+    cpu = m.cpu
+    pc = cpu.pc if pc is None else pc
+    symbol = m.symbols.describe(pc) if hasattr(m.symbols, "describe") else ""
+    sym = f" <{symbol}>" if symbol else ""
+    return f"PC {pc:#x}{sym}, EL{cpu.el}{'h' if cpu.spsel else 't'}, after {cpu.icount} instructions"
+
+
+def _report_stats(m: Any) -> None:
+    lines = m.stats.lines(m.cpu.icount, m.run_time)
+    if m.config.log_format == "json":
+        m.logger.msg("stats", instructions=m.cpu.icount, seconds=round(m.run_time, 6), lines=lines)
+    else:
+        m.logger.msg("text", text="\n".join(lines))
+
+
+def _guest_site(exc: BaseException, default_pc: int) -> tuple[int, bool]:
+    """(PC of the guest instruction the failing code was handling, True if it was being translated)."""
+    from framework.isa.codegen import Ctx
+
+    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    for frame in reversed(frames):
+        local = frame.f_locals
+        if isinstance(local.get("ctx"), Ctx):
+            return local["ctx"].pc, True
+        if isinstance(local.get("pc"), int) and frame.f_code.co_name != "run":
+            return local["pc"], False
+    return default_pc, False
+
+
+def _instruction_at(m: Any, pc: int) -> str:
+    from framework.disasm import disassemble
+    from framework.vmem import Access
+
+    try:
+        pa = m.mem.translate(m.cpu, pc, Access(fetch=True, el=m.cpu.el)).pa
+        word = m.bus.read(pa, 4)
+    except Exception:
+        return "instruction unreadable"
+    return f"instruction {word:08x} ({disassemble(word, pc)})"
+
+
+def _internal_error(m: Any, exc: BaseException) -> None:
+    pc, translating = _guest_site(exc, m.cpu.pc)
+    err = sys.stderr
+    print(f"armnv: internal error: {type(exc).__name__}: {exc}", file=err)
+    doing = "translating" if translating else "executing"
+    print(f"while {doing} the guest instruction at {_where(m, pc)}: {_instruction_at(m, pc)}", file=err)
+    try:
+        print(m.cpu_dump(), file=err)
+    except Exception as dump_exc:  # the state may be what is broken
+        print(f"(CPU dump failed: {dump_exc!r})", file=err)
+    print("Python traceback (please include it in a bug report):", file=err)
+    traceback.print_exception(exc, file=err)
+
+
+# ---- entry point -------------------------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(f"armnv: {message}", file=sys.stderr, flush=True)
+
+
+def _error(message: str) -> None:
+    one_line = " ".join(message.split())
+    print(f"armnv: error: {one_line}", file=sys.stderr, flush=True)
+
+
+# typer re-exports click's BadParameter; its ClickException base covers every usage error
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="armnv", standalone_mode=False)
+    except ArmnvError as exc:
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    except _USAGE_ERROR as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
+        _error(exc.format_message() + hint)
+        return EXIT_BAD_INPUT
+    except typer.Abort:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        print(f"armnv: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The ``armnv`` console script."""
+    sys.exit(run_cli(argv))
+
+
+if __name__ == "__main__":
+    main()

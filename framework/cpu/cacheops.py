@@ -1,0 +1,68 @@
+"""Cache maintenance instructions (DC, IC) as system-instruction rows.
+
+armnv models no caches, so maintenance by VA or by set/way has no effect and
+needs no translation, with two exceptions:
+  - DC ZVA zeroes a naturally aligned block of DCZID_EL0 size (64 bytes on
+    every model, cpu-models.md §3) through the normal data path: it is a
+    store, so a fault is a data abort with WnR = 1 (CM = 0) and FAR = the
+    block's address;
+  - IC IALLU, IC IALLUIS and IC IVAU drop every translated block, because
+    the guest may have written instructions the engine already translated.
+Who may execute them (EL0 enables UCI/DZE, HCR_EL2.TPCP/TPU/TSW/TDZ/TOCU/
+TICAB) is decided in `framework.cpu.traps`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from framework import memory
+from framework.cpu.sysregs import SysReg, reg
+
+if TYPE_CHECKING:
+    from framework.cpu.state import CPUState
+
+DCZ_BLOCK = 64
+
+
+def _no_effect(cpu: CPUState, value: int) -> None:
+    pass
+
+
+def _dc_zva(cpu: CPUState, value: int) -> None:
+    base = value & ~(DCZ_BLOCK - 1)
+    pc = cpu.pc
+    for offset in range(0, DCZ_BLOCK, 8):
+        memory.write_slow(cpu, base + offset, 8, 0, pc, 0)
+
+
+def _invalidate_code(cpu: CPUState, value: int) -> None:
+    cpu.machine.engine.flush_all_code()
+
+
+# (name, op1, CRm, op2, operation); all are op0 = 1, CRn = 7, write-only (SYS)
+CACHE_INSTRUCTIONS = (
+    ("IC IALLUIS", 0, 1, 0, _invalidate_code),
+    ("IC IALLU", 0, 5, 0, _invalidate_code),
+    ("IC IVAU", 3, 5, 1, _invalidate_code),
+    ("DC IVAC", 0, 6, 1, _no_effect),
+    ("DC ISW", 0, 6, 2, _no_effect),
+    ("DC CSW", 0, 10, 2, _no_effect),
+    ("DC CISW", 0, 14, 2, _no_effect),
+    ("DC ZVA", 3, 4, 1, _dc_zva),
+    ("DC CVAC", 3, 10, 1, _no_effect),
+    ("DC CVAU", 3, 11, 1, _no_effect),
+    ("DC CVAP", 3, 12, 1, _no_effect),
+    ("DC CVADP", 3, 13, 1, _no_effect),
+    ("DC CIVAC", 3, 14, 1, _no_effect),
+)
+
+
+def cache_instructions() -> list[SysReg]:
+    return [
+        reg(name, 1, op1, 7, crm, op2, access="WO", write=op, read=None, storage=None)
+        for name, op1, crm, op2, op in CACHE_INSTRUCTIONS
+    ]
+
+
+__all__ = ["CACHE_INSTRUCTIONS", "DCZ_BLOCK", "cache_instructions"]

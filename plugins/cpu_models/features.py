@@ -1,0 +1,65 @@
+"""Features the kernel implements, declared here so that ``--cpu`` can name them.
+
+The kernel specialises on these names (``"bti" in machine.features`` makes
+branches set PSTATE.BTYPE, ``"ssbs"``/``"nmi"`` change exception entry,
+``"vhe"`` makes HCR_EL2.E2H writable). A feature that adds instructions is
+declared only when its instructions are in the decode table (`probes`): the
+ISA grows group by group, and an ID field must never promise an instruction
+that would UNDEF.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from framework.isa.table import decoder
+from framework.plugins import Feature
+from plugins.cpu_models.fields import FIELD_OWNERS
+
+
+@attrs.define(frozen=True, slots=True)
+class KernelFeature:
+    name: str
+    description: str
+    requires: tuple[str, ...] = ()
+    fixed: bool = False
+    # instruction words that must decode for the feature to exist
+    probes: tuple[int, ...] = ()
+
+
+KERNEL_FEATURES: tuple[KernelFeature, ...] = (
+    KernelFeature("el2", "EL2: the virt board boots at EL2", fixed=True),
+    KernelFeature("vhe", "FEAT_VHE: HCR_EL2.E2H, the EL2&0 regime, *_EL12/*_EL02 accessors", ("el2",)),
+    KernelFeature("idst", "FEAT_IDST: ID-space reads that UNDEF report EC 0x18", fixed=True),
+    KernelFeature("uao", "FEAT_UAO: PSTATE.UAO"),
+    KernelFeature("dit", "FEAT_DIT: PSTATE.DIT"),
+    KernelFeature("ssbs", "FEAT_SSBS2: PSTATE.SSBS, set from SCTLR_ELx.DSSBS on exception entry"),
+    KernelFeature("bti", "FEAT_BTI: PSTATE.BTYPE, saved in SPSR on exception entry"),
+    KernelFeature("nmi", "FEAT_NMI: PSTATE.ALLINT on exception entry"),
+    # LDADD X0, X1, [X2]; CAS X0, X1, [X2]; SWP X0, X1, [X2]
+    KernelFeature("lse", "FEAT_LSE: atomic memory operations", probes=(0xF8200041, 0xC8A07C41, 0xF8208041)),
+    KernelFeature("lrcpc", "FEAT_LRCPC: LDAPR", probes=(0xF8BFC020,)),  # LDAPR X0, [X1]
+    # LDAPUR X0, [X1]; STLUR X0, [X1]
+    KernelFeature("lrcpc2", "FEAT_LRCPC2: LDAPUR/STLUR", ("lrcpc",), probes=(0xD9400020, 0xD9000020)),
+    KernelFeature("sb", "FEAT_SB: the SB barrier", probes=(0xD50330FF,)),
+    KernelFeature("dgh", "FEAT_DGH: the DGH hint", probes=(0xD50320DF,)),
+    KernelFeature("hbc", "FEAT_HBC: BC.cond", probes=(0x54000010,)),  # BC.EQ .
+)
+
+# Features every model has that own no ID field
+ALWAYS_DEFAULT = ("el2", "mmu")
+
+
+def implemented(feature: KernelFeature) -> bool:
+    dec = decoder()
+    return all(dec.decode(word) is not None for word in feature.probes)
+
+
+def declared_features() -> list[Feature]:
+    features = []
+    for kf in KERNEL_FEATURES:
+        if not implemented(kf):
+            continue
+        fields = tuple(f for f in FIELD_OWNERS if f.feature == kf.name)
+        features.append(Feature(kf.name, kf.description, kf.requires, fields, fixed=kf.fixed))
+    return features

@@ -1,0 +1,140 @@
+"""``--cpu MODEL,feature=on|off`` and what a guest sees of it: ID fields, HCR_EL2, PSTATE registers.
+
+The nv and nv2 plugins are not part of this plugin; where their presence
+matters the tests add stand-ins that make the same declarations (a feature
+and its HCR_EL2 bits, nv.md NV-02/NV-03) — or use the real plugins when
+they are installed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from framework import plugins
+from framework.errors import ArmnvError
+from framework.testing import make_machine
+from plugins.cpu_models.tests.guest import catalog_with, nv_standins, program, taken
+
+HCR_E2H = 1 << 34
+HCR_NV_ALL = 0xF << 42  # NV, NV1, AT, NV2
+# cpu-models.md §7: HCR_EL2 read back after writing all ones / zero
+HCR_ALL_ONES = {"max": 0x00F67F3FFFFFFFFF, "neoverse-n2": 0x00F67F3FFFFFFFFF, "neoverse-v1": 0x00D67F3FFFFFFFFF}
+HCR_ZERO = {"max": 0, "neoverse-n2": 0x80000000, "neoverse-v1": 0x80000000}
+
+HCR_PROBE = """
+    mrs x2, hcr_el2
+    mov x4, #-1
+    msr hcr_el2, x4
+    mrs x3, hcr_el2
+    msr hcr_el2, xzr
+    mrs x4, hcr_el2
+"""
+
+
+@pytest.fixture
+def with_nv(monkeypatch):
+    """Machines built in this test see the nv/nv2 declarations."""
+    catalog = catalog_with(*nv_standins())
+    monkeypatch.setattr(plugins, "discover", lambda: catalog)
+    return catalog
+
+
+def nv_field(m) -> int:
+    return (m.cpu.x[2] >> 24) & 0xF
+
+
+@pytest.mark.parametrize("model", sorted(HCR_ALL_ONES))
+def test_hcr_el2_reset_and_write_mask(run_asm, model):
+    m = run_asm(program(HCR_PROBE), cpu=model)
+    missing = 0 if "nv2" in m.features else 1 << 45
+    missing |= 0 if "nv" in m.features else 0x7 << 42
+    assert m.cpu.x[2] == HCR_ZERO[model]  # reset (README board facts, cpu-models.md §7)
+    assert m.cpu.x[3] == HCR_ALL_ONES[model] & ~missing
+    assert m.cpu.x[4] == HCR_ZERO[model]
+
+
+@pytest.mark.parametrize("model", sorted(HCR_ALL_ONES))
+def test_nv02_nv03_hcr_el2_mask_with_nv_plugins(run_asm, with_nv, model):
+    m = run_asm(program(HCR_PROBE), cpu=model)
+    assert m.cpu.x[3] == HCR_ALL_ONES[model]
+
+
+@pytest.mark.parametrize(
+    ("cpu", "nv"),
+    [("max", 2), ("neoverse-n2", 2), ("neoverse-v1", 2), ("max,nv2=off", 1), ("max,nv=off", 0), ("max,-vhe", 0)],
+)
+def test_nv01_id_field_follows_nv_and_nv2(run_asm, with_nv, cpu, nv):
+    m = run_asm(program("mrs x2, ID_AA64MMFR2_EL1"), cpu=cpu)
+    assert nv_field(m) == nv
+
+
+def test_nv01_id_field_reads_zero_without_nv_plugins(run_asm):
+    m = run_asm(program("mrs x2, ID_AA64MMFR2_EL1"), cpu="max")
+    assert nv_field(m) == (2 if "nv2" in m.features else 1 if "nv" in m.features else 0)
+    if "nv" not in m.catalog.features:
+        assert nv_field(m) == 0
+
+
+def test_nv_off_drops_nv2(with_nv):
+    m = make_machine("max,nv=off")
+    assert not {"nv", "nv2"} & m.features
+
+
+def test_bti_off_clears_the_id_field_and_the_behaviour(run_asm):
+    m = run_asm(program("mrs x2, ID_AA64PFR1_EL1"), cpu="max,bti=off")
+    assert m.cpu.x[2] & 0xF == 0
+    assert "bti" not in m.features  # engine and branch emitters specialise on this set
+    m = run_asm(program("mrs x2, ID_AA64PFR1_EL1"), cpu="max")
+    assert m.cpu.x[2] & 0xF == 1
+
+
+def test_qemu_style_minus_feature(run_asm):
+    m = run_asm(program("mrs x2, ID_AA64PFR1_EL1"), cpu="neoverse-n2,-ssbs")
+    assert (m.cpu.x[2] >> 4) & 0xF == 0
+
+
+def test_vhe_off_makes_e2h_res0(run_asm):
+    m = run_asm(program(HCR_PROBE + "mrs x5, ID_AA64MMFR1_EL1"), cpu="max,vhe=off")
+    assert not m.cpu.x[3] & HCR_E2H
+    assert (m.cpu.x[5] >> 8) & 0xF == 0  # VH
+
+
+def test_ssbs_off_undefines_the_ssbs_register(run_asm):
+    m = run_asm(program("mrs x2, ssbs"), cpu="max,ssbs=off")
+    assert taken(m) == [(2, 0x02000000)]
+    m = run_asm(program("mrs x2, ssbs"), cpu="max")
+    assert taken(m) == []
+
+
+@pytest.mark.parametrize(
+    ("cpu", "message"),
+    [
+        ("max,frobnicate=on", "unknown feature 'frobnicate'"),
+        ("max,el2=off", "feature 'el2' cannot be switched off"),
+        ("neoverse-v1,bti=on", "CPU model 'neoverse-v1' does not have feature 'bti'"),
+        ("max,bti=maybe", "feature 'bti' must be on or off"),
+        ("max,bti=on,bti=off", "feature 'bti' is given twice"),
+        ("cortex-a999", "unknown CPU model 'cortex-a999'"),
+    ],
+)
+def test_bad_cpu_option_is_a_one_line_error(cpu, message):
+    with pytest.raises(ArmnvError) as info:
+        make_machine(cpu)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_requirement_switched_off_is_an_error(with_nv):
+    with pytest.raises(ArmnvError, match="feature 'nv' requires 'vhe', which is switched off"):
+        make_machine("max,vhe=off,nv=on")
+
+
+def test_describe_model_lists_cleared_fields():
+    catalog = plugins.discover()
+    model = catalog.models["max"]
+    lines = plugins.describe_model(catalog, model, plugins.select_features(catalog, model, {"bti": False}))
+    text = "\n".join(lines)
+    assert lines[0].startswith("max:") and "0x000f0510" in text
+    assert "ID_AA64PFR0_EL1.SVE [35:32]" in text and "sve not implemented" in text
+    assert "ID_AA64PFR1_EL1.BT [3:0]" in text and "bti disabled" in text
+    assert "switched off: bti" in text

@@ -1,0 +1,231 @@
+"""The translator and run loop: precise exceptions, self-modifying code, block/loop budgets,
+and equality of the translated and one-instruction-per-block modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from framework.testing import STACK_TOP, assemble, make_machine
+
+# A vector table at EL2 whose every entry stops the machine with exit status 1 (SYS_EXIT, reason
+# ADP_Stopped_ApplicationExit, subcode 1) after the exception is taken, so a test sees ESR/ELR.
+VECTORS = """
+    .balign 2048
+vectors:
+    .rept 16
+    mov x0, #0x18
+    adr x1, vec_exit_block
+    hlt #0xf000
+    b .
+    .balign 128
+    .endr
+    .balign 8
+vec_exit_block:
+    .quad 0x20026, 1
+"""
+
+
+def run_both(source: str, max_insns: int = 100_000, wrap: bool = True):
+    """Run the same program translated and one instruction per block; return both machines."""
+    elf = assemble(source, wrap=wrap)
+    machines = []
+    for single in (False, True):
+        m = make_machine(one_insn_per_block=single)
+        m.load(str(elf))
+        m.cpu.x[31] = STACK_TOP
+        m.stop = m.run(max_insns)
+        machines.append(m)
+    return machines
+
+
+def state(m):
+    cpu = m.cpu
+    sr = {k: cpu.sr[k] for k in ("ESR_EL2", "ELR_EL2", "FAR_EL2", "SPSR_EL2")}
+    return (list(cpu.x), cpu.nzcv, cpu.pc, cpu.el, cpu.icount, sr, m.stop.kind, m.stop.exit_code)
+
+
+def with_vectors(body: str) -> str:
+    return f"""
+    adr x9, vectors
+    msr vbar_el2, x9
+{body}
+    b _armnv_exit
+{VECTORS}
+"""
+
+
+def test_precise_fault_keeps_earlier_registers_and_drops_later_ones():
+    # the load from unbacked PA 0x60000000 is a synchronous external abort (DFSC 0x10) in the
+    # middle of a straight-line block: x1/x2 are written, x4 is not, ELR is the load itself
+    src = with_vectors("""
+    mov x11, #1
+    mov x12, #2
+    movz x5, #0x6000, lsl #16
+faulting:
+    ldr x13, [x5]
+    mov x14, #4
+""")
+    for m in run_both(src):
+        cpu = m.cpu
+        assert m.stop.exit_code == 1
+        assert cpu.x[11] == 1 and cpu.x[12] == 2 and cpu.x[13] == 0 and cpu.x[14] == 0
+        assert cpu.sr["ESR_EL2"] == 0x96000010
+        assert cpu.sr["FAR_EL2"] == 0x60000000
+        assert m.symbols[cpu.sr["ELR_EL2"]] == "faulting"
+
+
+def test_precise_fault_elr_is_the_faulting_instruction():
+    src = with_vectors("""
+    mov x11, #1
+    movz x5, #0x6000, lsl #16
+    nop
+    nop
+    str x11, [x5]
+    mov x14, #4
+""")
+    translated, single = run_both(src)
+    elr = translated.cpu.sr["ELR_EL2"]
+    word = translated.bus.read(elr, 4)
+    assert word == 0xF90000AB  # str x11, [x5]
+    assert state(translated) == state(single)
+
+
+def test_flags_set_before_a_fault_are_visible_to_the_handler():
+    # SUBS sets Z lazily; the fault right after it must still see the architectural NZCV saved
+    # in SPSR_EL2 (Z=1, C=1 for 5 - 5)
+    src = with_vectors("""
+    mov x11, #5
+    subs x12, x11, #5
+    movz x5, #0x6000, lsl #16
+    ldr x13, [x5]
+""")
+    for m in run_both(src):
+        assert (m.cpu.sr["SPSR_EL2"] >> 28) == 0b0110
+
+
+def test_self_modifying_code_takes_effect_after_isb():
+    # the program rewrites the instruction at `patch` (mov x0, #1 -> mov x0, #2) after it has
+    # been translated once, then runs it again (MMU-09: data stores are seen by fetches after
+    # DSB; IC IALLU; DSB; ISB — here the ISB ends the block and the store dropped the block)
+    src = """
+    mov x3, #0
+again:
+patch:
+    mov x0, #1
+    add x3, x3, #1
+    cmp x3, #2
+    b.eq done
+    adr x1, patch
+    ldr w2, new_insn
+    str w2, [x1]
+    dsb ish
+    isb
+    b again
+done:
+    b _armnv_exit_hook
+    .balign 4
+new_insn:
+    mov x0, #2
+_armnv_exit_hook:
+    mov x4, x0
+"""
+    for m in run_both(src):
+        assert m.stop.kind == "exit"
+        assert m.cpu.x[4] == 2
+
+
+def test_store_into_the_running_block_is_seen_by_the_next_execution():
+    # a loop body that patches an instruction later in its own block: the current pass runs
+    # what was translated, the next translation sees the new word
+    src = """
+    mov x6, #0
+    adr x1, target
+    ldr w2, replacement
+loop:
+    str w2, [x1]
+    dsb ish
+    isb
+target:
+    add x6, x6, #1
+    cmp x6, #3
+    b.lt loop
+    b end
+    .balign 4
+replacement:
+    add x6, x6, #10
+end:
+    nop
+"""
+    for m in run_both(src):
+        # pass 1 writes the patch then the ISB ends the block: target already sees +10
+        assert m.cpu.x[6] == 10
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7, 50, 64, 65, 1000, 1001])
+def test_max_insns_stops_at_exactly_that_count_in_both_modes(limit):
+    src = """
+    mov x0, #0
+1:  add x0, x0, #1
+    add x1, x0, #2
+    b 1b
+"""
+    translated, single = run_both(src, max_insns=limit)
+    assert translated.stop.kind == single.stop.kind == "max-insns"
+    assert translated.cpu.icount == single.cpu.icount == limit
+    assert state(translated) == state(single)
+
+
+def test_loop_block_runs_whole_iterations_within_the_budget():
+    src = """
+    movz x0, #10000
+    mov x1, #0
+1:  add x1, x1, #3
+    subs x0, x0, #1
+    b.ne 1b
+    mov x2, x1
+"""
+    translated, single = run_both(src, max_insns=1_000_000)
+    assert translated.cpu.x[2] == 30000
+    assert state(translated) == state(single)
+    # 2 + 3 * 10000 + 1 instructions, then the 3-instruction epilogue (the HLT counts)
+    assert translated.cpu.icount == 2 + 30000 + 1 + 3
+
+
+def test_block_ends_at_the_page_boundary():
+    # straight-line code that crosses a 4 KiB page: the engine splits blocks at the boundary
+    # (so a remap of one page cannot leave a stale half block) and both modes agree
+    body = "\n".join("    add x11, x11, #1" for _ in range(1500))
+    src = f"""
+    mov x11, #0
+{body}
+"""
+    translated, single = run_both(src)
+    assert translated.cpu.x[11] == 1500
+    assert state(translated) == state(single)
+    for blk in translated.engine.blocks.values():
+        assert (blk.pc & 0xFFF) + 4 * blk.n <= 0x1000
+
+
+def test_branch_to_misaligned_pc_is_a_pc_alignment_fault():
+    src = with_vectors("""
+    adr x7, target
+    add x7, x7, #2
+    br x7
+target:
+    nop
+""")
+    for m in run_both(src):
+        esr = m.cpu.sr["ESR_EL2"]
+        assert esr >> 26 == 0x22
+        assert m.cpu.sr["ELR_EL2"] & 3 == 2
+        assert m.cpu.sr["FAR_EL2"] == m.cpu.sr["ELR_EL2"]
+
+
+def test_fetch_from_unbacked_memory_is_an_instruction_abort():
+    src = with_vectors("""
+    movz x7, #0x6000, lsl #16
+    br x7
+""")
+    for m in run_both(src):
+        assert m.cpu.sr["ESR_EL2"] == 0x86000010
+        assert m.cpu.sr["ELR_EL2"] == m.cpu.sr["FAR_EL2"] == 0x60000000

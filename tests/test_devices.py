@@ -1,0 +1,586 @@
+"""The board devices: the PL011 UART, Arm semihosting and the PSCI firmware behind SMC.
+
+Expected values come from the PL011 TRM (Arm DDI 0183), the Arm semihosting
+specification (2.0), PSCI (Arm DEN 0022) and the spec's README "Board facts" /
+syndromes.md §9.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import time
+
+import pytest
+
+M64 = (1 << 64) - 1
+UART = 0x0900_0000
+RAM_BASE = 0x4000_0000
+ADP_STOPPED_APPLICATION_EXIT = 0x20026
+
+# x1 = UART base
+UART_BASE = "    movz x1, #0x0900, lsl #16\n"
+
+
+def sh(op: int) -> str:
+    """A semihosting call of operation `op` (its parameter already in x1)."""
+    return f"mov x0, #{op:#x}\n    hlt #0xf000"
+
+
+OPEN, CLOSE, WRITEC, WRITE0, WRITE, READ = (sh(op) for op in (0x01, 0x02, 0x03, 0x04, 0x05, 0x06))
+ISERROR, ISTTY, FLEN, CLOCK, TIME, ERRNO = (sh(op) for op in (0x08, 0x09, 0x0C, 0x10, 0x11, 0x13))
+GET_CMDLINE, HEAPINFO, ELAPSED, TICKFREQ = (sh(op) for op in (0x15, 0x16, 0x30, 0x31))
+
+
+# ---- PL011 -----------------------------------------------------------------------------------------
+
+
+def test_pl011_flags_say_transmit_fifo_empty_and_nothing_received(run_asm):
+    m = run_asm(UART_BASE + "    ldr w2, [x1, #0x18]\n")
+    fr = m.cpu.x[2]
+    assert fr & (1 << 5) == 0  # TXFF: a polling driver never waits
+    assert fr & (1 << 3) == 0  # BUSY
+    assert fr & (1 << 7)  # TXFE
+    assert fr & (1 << 4)  # RXFE
+    assert fr == 0x90
+
+
+def test_pl011_polling_driver_writes_to_stdout(run_asm):
+    m = run_asm(
+        UART_BASE
+        + """
+    adr x3, text
+next:
+    ldrb w4, [x3], #1
+    cbz w4, done
+wait:
+    ldr w5, [x1, #0x18]
+    tbnz w5, #5, wait      // FR.TXFF
+    str w4, [x1]           // DR
+    b next
+text:
+    .asciz "UART says hi\\n"
+    .balign 4
+done:
+"""
+    )
+    assert m.stop.kind == "exit"
+    assert m.output == b"UART says hi\n"
+
+
+def test_pl011_byte_store_to_dr(run_asm):
+    m = run_asm(UART_BASE + "    mov w2, #0x41\n    strb w2, [x1]\n")
+    assert m.output == b"A"
+
+
+def test_pl011_primecell_identification(run_asm):
+    # PL011 r1p5: UARTPeriphID0-3 = 0x11 0x10 0x14 0x00, UARTPCellID0-3 = 0x0D 0xF0 0x05 0xB1
+    body = UART_BASE + "".join(f"    ldr w{2 + i}, [x1, #{0xFE0 + 4 * i:#x}]\n" for i in range(8))
+    m = run_asm(body)
+    assert [m.cpu.x[2 + i] for i in range(8)] == [0x11, 0x10, 0x14, 0x00, 0x0D, 0xF0, 0x05, 0xB1]
+
+
+def test_pl011_control_registers_reset_values_and_widths(run_asm):
+    m = run_asm(
+        UART_BASE
+        + """
+    ldr w2, [x1, #0x30]       // CR reset: TXE | RXE
+    ldr w3, [x1, #0x34]       // IFLS reset: 1/2 and 1/2
+    movz w4, #0x2345
+    movk w4, #0x1, lsl #16
+    str w4, [x1, #0x24]       // IBRD is 16 bits
+    ldr w5, [x1, #0x24]
+    mov w4, #0xff
+    str w4, [x1, #0x28]       // FBRD is 6 bits
+    ldr w6, [x1, #0x28]
+    mov w4, #0x70
+    str w4, [x1, #0x2c]       // LCR_H: 8 bits, 8N1 with FIFOs
+    ldr w7, [x1, #0x2c]
+"""
+    )
+    assert m.cpu.x[2] == 0x300
+    assert m.cpu.x[3] == 0x12
+    assert m.cpu.x[5] == 0x2345
+    assert m.cpu.x[6] == 0x3F
+    assert m.cpu.x[7] == 0x70
+
+
+def test_pl011_transmit_interrupt_status_and_mask(run_asm):
+    m = run_asm(
+        UART_BASE
+        + """
+    ldr w2, [x1, #0x3c]       // RIS: TXRIS, the FIFO is empty
+    ldr w3, [x1, #0x40]       // MIS with everything masked
+    mov w4, #0x20
+    str w4, [x1, #0x38]       // IMSC.TXIM
+    ldr w5, [x1, #0x40]
+    str w4, [x1, #0x44]       // ICR clears TXRIS, which the empty FIFO raises again
+    ldr w6, [x1, #0x3c]
+"""
+    )
+    assert m.cpu.x[2] & 0x20
+    assert m.cpu.x[3] == 0
+    assert m.cpu.x[5] == 0x20
+    assert m.cpu.x[6] & 0x20
+
+
+def test_pl011_unused_offsets_read_zero_without_fault(run_asm):
+    m = run_asm(UART_BASE + "    mov x2, #7\n    ldr w2, [x1, #0x800]\n    str w2, [x1, #0x804]\n")
+    assert m.stop.kind == "exit"
+    assert m.cpu.x[2] == 0
+    assert m.cpu.sr["ESR_EL2"] == 0
+
+
+# ---- semihosting -------------------------------------------------------------------------------------
+
+
+def test_semihosting_write0_writec_and_write(run_asm):
+    m = run_asm(
+        f"""
+    adr x1, greeting
+    {WRITE0}
+    adr x1, bang
+    {WRITEC}
+    adr x1, open_tt_w
+    {OPEN}
+    mov x20, x0              // stdout handle
+    adr x1, write_block
+    str x20, [x1]
+    {WRITE}
+    mov x21, x0              // bytes not written
+    b out
+greeting: .asciz "hello "
+bang: .ascii "!"
+tt: .asciz ":tt"
+msg: .ascii " world\\n"
+    .balign 8
+open_tt_w: .quad tt, 4, 3    // ":tt" opened "w": stdout
+write_block: .quad 0, msg, 7
+out:
+"""
+    )
+    assert m.output == b"hello ! world\n"
+    assert m.cpu.x[20] != 0
+    assert m.cpu.x[21] == 0
+
+
+def test_semihosting_console_handles_open_istty_close_and_errno(run_asm):
+    m = run_asm(
+        f"""
+    adr x1, open_r
+    {OPEN}
+    mov x20, x0                 // stdin
+    adr x1, open_a
+    {OPEN}
+    mov x21, x0                 // stderr
+    adr x1, handle
+    str x21, [x1]
+    {ISTTY}
+    mov x22, x0
+    adr x1, handle
+    {CLOSE}
+    mov x23, x0
+    adr x1, bad_handle
+    {CLOSE}
+    mov x24, x0
+    {ERRNO}
+    mov x25, x0
+    adr x1, open_missing
+    {OPEN}
+    mov x26, x0
+    {ERRNO}
+    mov x27, x0
+    b out
+tt: .asciz ":tt"
+missing: .asciz "/etc/passwd"
+    .balign 8
+open_r: .quad tt, 0, 3
+open_a: .quad tt, 8, 3
+open_missing: .quad missing, 0, 11
+handle: .quad 0
+bad_handle: .quad 0x7777
+out:
+"""
+    )
+    x = m.cpu.x
+    assert x[20] not in (0, M64) and x[21] not in (0, M64) and x[20] != x[21]
+    assert x[22] == 1  # ISTTY
+    assert x[23] == 0  # CLOSE
+    assert x[24] == M64 and x[25] == errno.EBADF
+    # host files are not reachable from the guest
+    assert x[26] == M64 and x[27] == errno.ENOENT
+
+
+def test_semihosting_read_from_stdin(run_asm):
+    def feed(m):
+        m.devices["semihosting"].stdin = io.BytesIO(b"abc")
+
+    m = run_asm(
+        f"""
+    adr x1, open_r
+    {OPEN}
+    adr x1, read_block
+    str x0, [x1]
+    {READ}
+    mov x20, x0                // bytes not read
+    adr x2, buffer
+    ldr x21, [x2]
+    b out
+tt: .asciz ":tt"
+    .balign 8
+open_r: .quad tt, 0, 3
+read_block: .quad 0, buffer, 8
+buffer: .quad 0x5555555555555555
+out:
+""",
+        setup=feed,
+    )
+    assert m.cpu.x[20] == 5
+    assert m.cpu.x[21] == 0x5555_5555_5563_6261  # "abc", the rest of the buffer untouched
+
+
+def test_semihosting_feature_file(run_asm):
+    # semihosting 2.0: ":semihosting-features" holds "SHFB" and a byte with
+    # SH_EXT_EXIT_EXTENDED (bit 0) and SH_EXT_STDOUT_STDERR (bit 1)
+    m = run_asm(
+        f"""
+    adr x1, open_features
+    {OPEN}
+    mov x20, x0
+    adr x1, handle
+    str x20, [x1]
+    {FLEN}
+    mov x21, x0
+    adr x1, read_block
+    str x20, [x1]
+    {READ}
+    mov x22, x0                 // bytes not read
+    adr x2, buffer
+    ldr x23, [x2]
+    adr x1, handle
+    {CLOSE}
+    mov x24, x0
+    b out
+name: .asciz ":semihosting-features"
+    .balign 8
+open_features: .quad name, 0, 21
+handle: .quad 0
+read_block: .quad 0, buffer, 8
+buffer: .quad 0
+out:
+"""
+    )
+    x = m.cpu.x
+    assert x[20] not in (0, M64)
+    assert x[21] == 5
+    assert x[22] == 3
+    assert x[23].to_bytes(8, "little")[:5] == b"SHFB\x03"
+    assert x[24] == 0
+
+
+@pytest.mark.parametrize(
+    ("op", "reason", "subcode", "expected"),
+    [
+        (0x18, ADP_STOPPED_APPLICATION_EXIT, 0, 0),
+        (0x18, ADP_STOPPED_APPLICATION_EXIT, 42, 42),
+        (0x20, ADP_STOPPED_APPLICATION_EXIT, 7, 7),  # SYS_EXIT_EXTENDED
+        (0x18, 0x20023, 0, 1),  # ADP_Stopped_RunTimeErrorUnknown: not a normal exit
+    ],
+)
+def test_semihosting_exit_status(run_asm, op, reason, subcode, expected):
+    m = run_asm(
+        f"""
+    adr x1, block
+    {sh(op)}
+    mov x9, #1                  // never reached
+    b out
+    .balign 8
+block: .quad {reason:#x}, {subcode}
+out:
+"""
+    )
+    assert m.stop.kind == "exit"
+    assert m.stop.exit_code == expected
+    assert m.cpu.x[9] == 0
+
+
+def test_semihosting_get_cmdline_uses_append(run_asm):
+    m = run_asm(
+        f"""
+    adr x1, block
+    {GET_CMDLINE}
+    mov x20, x0
+    adr x2, block
+    ldr x21, [x2, #8]          // length written back
+    adr x1, buffer
+    {WRITE0}
+    adr x1, small
+    {GET_CMDLINE}
+    mov x22, x0
+    b out
+    .balign 8
+block: .quad buffer, 64
+small: .quad buffer, 4
+buffer: .skip 64
+out:
+""",
+        image_name="prog.elf",
+        append="console=uart quiet",
+    )
+    assert m.cpu.x[20] == 0
+    assert m.output == b"prog.elf console=uart quiet"
+    assert m.cpu.x[21] == len(b"prog.elf console=uart quiet")
+    assert m.cpu.x[22] == M64  # does not fit in 4 bytes
+
+
+def test_semihosting_heapinfo_describes_ram(run_asm):
+    m = run_asm(
+        f"""
+    adr x1, block
+    {HEAPINFO}
+    mov x20, x0
+    adr x2, info
+    ldr x21, [x2]
+    ldr x22, [x2, #8]
+    ldr x23, [x2, #16]
+    ldr x24, [x2, #24]
+    b out
+    .balign 8
+block: .quad info
+info: .quad 0, 0, 0, 0
+out:
+""",
+        memory=256 << 20,
+    )
+    heap_base, heap_limit, stack_base, stack_limit = (m.cpu.x[i] for i in range(21, 25))
+    ram_end = RAM_BASE + (256 << 20)
+    assert m.cpu.x[20] == 0
+    assert RAM_BASE <= heap_base < heap_limit <= ram_end
+    assert stack_limit < stack_base <= ram_end
+    assert heap_limit <= stack_base
+
+
+def test_semihosting_elapsed_counts_instructions(run_asm):
+    # each call sits at the same place in a block of its own (after a branch target), so the
+    # difference does not depend on how the translator groups instructions into blocks
+    m = run_asm(
+        f"""
+    adr x1, t0
+    b 1f
+1:  {ELAPSED}
+    nop
+    nop
+    nop
+    adr x1, t1
+    b 2f
+2:  {ELAPSED}
+    adr x2, t0
+    ldr x20, [x2]
+    ldr x21, [x2, #8]
+    {TICKFREQ}
+    mov x22, x0
+    b out
+    .balign 8
+t0: .quad 0
+t1: .quad 0
+out:
+"""
+    )
+    # from one call to the next: hlt, 3 NOPs, adr, b, mov x0
+    assert m.cpu.x[21] - m.cpu.x[20] == 7
+    assert m.cpu.x[22] not in (0, M64)  # SYS_TICKFREQ: a positive frequency
+
+
+def test_semihosting_time_clock_iserror(run_asm):
+    before = int(time.time())
+    m = run_asm(
+        f"""
+    {TIME}
+    mov x20, x0
+    {CLOCK}
+    mov x21, x0
+    adr x1, negative
+    {ISERROR}
+    mov x22, x0
+    adr x1, zero
+    {ISERROR}
+    mov x23, x0
+    b out
+    .balign 8
+negative: .quad -1
+zero: .quad 0
+out:
+"""
+    )
+    assert before <= m.cpu.x[20] <= int(time.time()) + 1
+    assert 0 <= m.cpu.x[21] < 100 * 60  # centiseconds since the start
+    assert m.cpu.x[22] != 0
+    assert m.cpu.x[23] == 0
+
+
+def test_semihosting_bad_pointer_is_efault_not_an_exception(run_asm):
+    m = run_asm(
+        f"""
+    movz x1, #0x6000, lsl #16  // neither RAM nor a device
+    {WRITE0}
+    mov x20, x0
+    {ERRNO}
+    mov x21, x0
+"""
+    )
+    assert m.stop.kind == "exit"
+    assert m.cpu.x[20] == M64
+    assert m.cpu.x[21] == errno.EFAULT
+    assert m.cpu.sr["ESR_EL2"] == 0
+    assert m.output == b""
+
+
+def test_semihosting_unknown_operation_returns_minus_one(run_asm):
+    m = run_asm(f"    {sh(0x77)}\n    mov x20, x0\n")
+    assert m.stop.kind == "exit"
+    assert m.cpu.x[20] == M64
+
+
+# ---- entering EL1 (HCR_EL2.RW = 1, SPSR_EL2 = EL1h with DAIF masked, ERET) ---------------------------
+
+
+def at_el1(el1_code: str, hcr: int = 1 << 31) -> str:
+    """Run `el1_code` at EL1; it ends by `hvc #0`. The EL2 vector for lower-EL exceptions saves
+    ESR_EL2/ELR_EL2/SPSR_EL2/x0 in x10-x13 and stops the machine (exit 0)."""
+    return f"""
+    adr x9, vectors
+    msr vbar_el2, x9
+    movz x9, #{hcr >> 16 & 0xFFFF:#x}, lsl #16
+    movk x9, #{hcr & 0xFFFF:#x}
+    msr hcr_el2, x9
+    mov x9, #0x3c5
+    msr spsr_el2, x9
+    adr x9, el1
+    msr elr_el2, x9
+    eret
+el1:
+{el1_code}
+    hvc #0
+    b .
+    .balign 2048
+vectors:
+    .skip 0x400
+lower_sync:
+    mov x13, x0
+    mrs x10, esr_el2
+    mrs x11, elr_el2
+    mrs x12, spsr_el2
+    b _armnv_exit
+"""
+
+
+# ---- PSCI over SMC ----------------------------------------------------------------------------------
+
+PSCI_VERSION = 0x8400_0000
+PSCI_FEATURES = 0x8400_000A
+CPU_ON_64 = 0xC400_0003
+AFFINITY_INFO = 0x8400_0004
+MIGRATE_INFO_TYPE = 0x8400_0006
+
+
+def psci(fid: int, x1: int = 0, x2: int = 0, result: str = "x20") -> str:
+    return f"""
+    movz x0, #{fid >> 16:#x}, lsl #16
+    movk x0, #{fid & 0xFFFF:#x}
+    movz x1, #{x1 >> 16 & 0xFFFF:#x}, lsl #16
+    movk x1, #{x1 & 0xFFFF:#x}
+    mov x2, #{x2}
+    smc #0
+    mov {result}, x0
+"""
+
+
+@pytest.mark.parametrize(
+    ("fid", "x1", "x2", "expected"),
+    [
+        (PSCI_VERSION, 0, 0, 0x0001_0001),  # PSCI 1.1
+        (0, 0, 0, M64),  # unknown function: NOT_SUPPORTED (-1)
+        (0xC400_0077, 0, 0, M64),
+        (PSCI_FEATURES, PSCI_VERSION, 0, 0),
+        (PSCI_FEATURES, CPU_ON_64, 0, 0),
+        (PSCI_FEATURES, 0x8400_0077, 0, M64),
+        (CPU_ON_64, 0, 0, (-4) & M64),  # the only CPU (affinity 0) is already on
+        (CPU_ON_64, 1, 0, (-2) & M64),  # no CPU with affinity 1: INVALID_PARAMETERS
+        (AFFINITY_INFO, 0, 0, 0),  # ON
+        (MIGRATE_INFO_TYPE, 0, 0, 2),  # no trusted OS
+    ],
+)
+def test_psci_call_results(run_asm, fid, x1, x2, expected):
+    m = run_asm(psci(fid, x1, x2) + "    mov x21, #1\n")
+    assert m.stop.kind == "exit"
+    assert m.cpu.x[20] == expected
+    assert m.cpu.x[21] == 1  # execution continues after the SMC
+
+
+def test_psci_smc_records_no_exception(run_asm):
+    m = run_asm(
+        """
+    mov x9, #0x1230
+    msr elr_el2, x9
+    msr esr_el2, x9
+"""
+        + psci(PSCI_VERSION)
+    )
+    assert m.cpu.x[20] == 0x10001
+    assert m.cpu.sr["ELR_EL2"] == 0x1230
+    assert m.cpu.sr["ESR_EL2"] == 0x1230
+
+
+@pytest.mark.parametrize(
+    ("fid", "kind"),
+    [(0x8400_0008, "poweroff"), (0x8400_0009, "reset"), (0x8400_0002, "cpu-off")],
+)
+def test_psci_calls_that_stop_the_machine(run_asm, fid, kind):
+    m = run_asm(psci(fid) + "    mov x21, #1\n")
+    assert m.stop.kind == kind
+    assert m.cpu.x[21] == 0
+
+
+def test_psci_smc_at_el1_without_tsc_is_a_firmware_call(run_asm):
+    m = run_asm(at_el1(psci(PSCI_VERSION)))
+    assert m.cpu.x[20] == 0x10001
+    assert (m.cpu.x[10] >> 26) == 0x16  # then the HVC that ends the EL1 code
+
+
+def test_nv16_smc_at_el1_with_tsc_traps_to_el2(run_asm):
+    # syndromes.md §9: ESR 0x5E000000 | imm16, ELR_EL2 = the SMC itself, x0 unchanged
+    hcr = (1 << 31) | (1 << 19)  # RW, TSC
+    m = run_asm(
+        at_el1(
+            """
+    movz x0, #0x8400, lsl #16
+smc_insn:
+    smc #7
+""",
+            hcr,
+        )
+    )
+    assert m.cpu.sr["ESR_EL2"] == 0x5E000007
+    assert m.cpu.x[10] == 0x5E000007
+    assert m.cpu.x[11] == next(addr for addr, name in m.symbols.items() if name == "smc_insn")
+    assert m.cpu.x[12] & 0xF == 0b0101  # from EL1h
+    assert m.cpu.x[13] == 0x8400_0000  # the firmware call was not made
+
+
+def test_semihosting_works_at_el1(run_asm):
+    m = run_asm(
+        at_el1(
+            """
+    adr x1, text
+    mov x0, #4
+    hlt #0xf000
+    b after
+text: .asciz "from EL1\\n"
+    .balign 4
+after:
+""",
+            (1 << 31) | (1 << 19),  # semihosting is never trapped, whatever HCR_EL2 holds
+        )
+    )
+    assert m.output == b"from EL1\n"
+    assert m.cpu.x[10] >> 26 == 0x16  # the EL1 code went on to its HVC
