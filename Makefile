@@ -38,18 +38,19 @@ all: test
 $(VPYTHON):
 	@test -n "$(PYTHON)" || { echo "make: python3.11 (or python3) not found" >&2; exit 1; }
 	@echo "creating $(VENV) with $(PYTHON)"
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "make: cannot create $(VENV) (on Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
 venv: $(RUNTIME_STAMP)
 
 $(RUNTIME_STAMP): pyproject.toml | $(VPYTHON)
 	@echo "installing armnv (editable) into $(VENV)"
-	$(PIP) install -e .
+	@$(PIP) install -e .
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(VPYTHON)
 	@echo "installing armnv (editable) with the test extra into $(VENV)"
-	$(PIP) install -e '.[test]'
+	@$(PIP) install -e '.[test]'
 	@touch $@ $(RUNTIME_STAMP)
 
 toolchain:

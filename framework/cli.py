@@ -30,7 +30,7 @@ import pstats
 import re
 import sys
 import traceback
-from typing import IO, Annotated, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -38,6 +38,10 @@ import framework
 from framework import plugins
 from framework.errors import ArmnvError
 from framework.log import LOG_FORMATS, categories_help, parse_categories
+
+if TYPE_CHECKING:
+    from framework.engine import StopReason
+    from framework.machine import Machine
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -270,7 +274,7 @@ def _check_writable(path: str) -> None:
         raise ArmnvError(f"-D {path}: cannot open: {exc.strerror or exc}") from None
 
 
-def _run_machine(m: Any, limit: int | None, *, stats: bool, profile: bool) -> int:
+def _run_machine(m: Machine, limit: int | None, *, stats: bool, profile: bool) -> int:
     profiler = cProfile.Profile() if profile else None
     try:
         stop = profiler.runcall(m.run, limit) if profiler else m.run(limit)
@@ -290,29 +294,26 @@ def _run_machine(m: Any, limit: int | None, *, stats: bool, profile: bool) -> in
     return _exit_status(m, stop)
 
 
-def _exit_status(m: Any, stop: Any) -> int:
-    kind = stop.kind
-    if kind == "exit":
-        return stop.exit_code & 0xFF
-    if kind == "poweroff":
-        return 0
-    if kind == "reset":
-        _say(f"the guest asked for a system reset (PSCI SYSTEM_RESET) at {_where(m)}; stopping")
-        return 0
-    if kind == "max-insns":
-        _say(f"stopped by --max-insns at {_where(m)}")
-        return EXIT_MAX_INSNS
-    if kind == "wfi":
-        _say(f"{stop.message or 'WFI that can never wake up'}; stopped at {_where(m)}")
-        return EXIT_STUCK
-    if kind == "cpu-off":
-        _say(f"the guest switched off its only CPU (PSCI CPU_OFF) at {_where(m)}")
-        return EXIT_STUCK
-    _say(f"stopped ({kind}{': ' + stop.message if stop.message else ''}) at {_where(m)}")
-    return 1
+# how each kind of stop ends the process: exit status, and what to say on stderr (None: nothing)
+_STOPS = {
+    "poweroff": (0, None),
+    "reset": (0, "the guest asked for a system reset (PSCI SYSTEM_RESET) at {where}; stopping"),
+    "max-insns": (EXIT_MAX_INSNS, "stopped by --max-insns at {where}"),
+    "wfi": (EXIT_STUCK, "{message}; stopped at {where}"),
+    "cpu-off": (EXIT_STUCK, "the guest switched off its only CPU (PSCI CPU_OFF) at {where}"),
+}
 
 
-def _where(m: Any, pc: int | None = None) -> str:
+def _exit_status(m: Machine, stop: StopReason) -> int:
+    if stop.kind == "exit":
+        return stop.exit_code & 0xFF  # as a process status: what exit(3) would make of it
+    status, say = _STOPS.get(stop.kind, (1, "stopped ({message}) at {where}"))
+    if say is not None:
+        _say(say.format(where=_where(m), message=stop.message or stop.kind))
+    return status
+
+
+def _where(m: Machine, pc: int | None = None) -> str:
     """Where the guest is: ``PC 0x40080010 <main+0x10>, EL2h, after 1234 instructions``."""
     cpu = m.cpu
     pc = cpu.pc if pc is None else pc
@@ -321,7 +322,7 @@ def _where(m: Any, pc: int | None = None) -> str:
     return f"PC {pc:#x}{sym}, EL{cpu.el}{'h' if cpu.spsel else 't'}, after {cpu.icount} instructions"
 
 
-def _report_stats(m: Any) -> None:
+def _report_stats(m: Machine) -> None:
     lines = m.stats.lines(m.cpu.icount, m.run_time)
     if m.config.log_format == "json":
         m.logger.msg("stats", instructions=m.cpu.icount, seconds=round(m.run_time, 6), lines=lines)
@@ -343,7 +344,7 @@ def _guest_site(exc: BaseException, default_pc: int) -> tuple[int, bool]:
     return default_pc, False
 
 
-def _instruction_at(m: Any, pc: int) -> str:
+def _instruction_at(m: Machine, pc: int) -> str:
     from framework.disasm import disassemble
     from framework.vmem import Access
 
@@ -355,7 +356,7 @@ def _instruction_at(m: Any, pc: int) -> str:
     return f"instruction {word:08x} ({disassemble(word, pc)})"
 
 
-def _internal_error(m: Any, exc: BaseException) -> None:
+def _internal_error(m: Machine, exc: BaseException) -> None:
     pc, translating = _guest_site(exc, m.cpu.pc)
     err = sys.stderr
     print(f"armnv: internal error: {type(exc).__name__}: {exc}", file=err)

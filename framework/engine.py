@@ -193,7 +193,7 @@ class Engine:
         machine = self.machine
 
         def fault(cpu) -> int:
-            # nothing is executed: the block counts no instruction
+            # like an abort from lookup(), the failed fetch counts as one instruction
             try:
                 if pc & 3:
                     raise_sync(cpu, esr(EC_PC_ALIGN), pc, far=pc)
@@ -202,7 +202,7 @@ class Engine:
                 pass
             return cpu.pc
 
-        return Block(pc, pa, 0, fault, "<fetch fault>", [])
+        return Block(pc, pa, 1, fault, "<fetch fault>", [])
 
     def _register_code(self, blk: Block) -> None:
         off = blk.pa - self.ram_base
@@ -262,13 +262,17 @@ class Engine:
                     try:
                         blk = self.lookup(pc)
                     except ExceptionTaken:
-                        continue  # instruction abort on fetch: nothing executed
+                        # an instruction abort on fetch counts as one (attempted) instruction, so a
+                        # guest whose vectors cannot be fetched still stops at --max-insns
+                        cpu.icount += 1
+                        continue
             else:
                 blk = cpu.vcache1.get(pc)
                 if blk is None:
                     try:
                         blk = cpu.vcache1[pc] = self.lookup_single(pc)
                     except ExceptionTaken:
+                        cpu.icount += 1
                         continue
                 if self.trace_exec:
                     machine.log_exec(blk)

@@ -260,7 +260,11 @@ def armnv_pan_active(cpu: CPUState) -> bool | None:
     """Whether PSTATE.PAN restricts privileged data accesses right now (pan.md §4, §6; nv.md NV-24).
 
     Asked when a memory context is built (exception entry/return, MSR PAN,
-    configuration change), never per access. None means "no PAN".
+    configuration change), never per access. None means "no PAN". The MMU
+    plugin also asks it on a software-TLB miss for a privileged data access
+    in a regime with EL0 (not for AT S1E1R/W): the answer must depend only on
+    state that selects the memory context (EL, PSTATE.PAN, HCR_EL2), since
+    the permission found is cached with that context.
     """
 
 
@@ -273,6 +277,9 @@ def armnv_translate(cpu: CPUState, va: int, access: Access) -> Translation | Non
     `framework.vmem.Translation`, raise `framework.vmem.TranslationFault`
     for a fault, or return None when no translation is in force (the
     address is then the physical address). Only the MMU plugin answers.
+    ``access.regime`` (a ``framework.vmem.REGIME_*`` name) forces a regime
+    other than the current EL's (AT, FEAT_NV2's EL2 accesses);
+    ``access.stage1_only`` asks for the IPA (AT S1E0*/S1E1*).
     """
 
 
@@ -280,10 +287,20 @@ def armnv_translate(cpu: CPUState, va: int, access: Access) -> Translation | Non
 def armnv_descriptor(cpu: CPUState, regime: str, stage: int, desc: int, level: int, is_table: bool) -> Any:
     """Reinterpret a translation-table descriptor (the MMU plugin asks while walking).
 
-    ``regime`` is ``"EL10"``, ``"EL20"`` or ``"EL2"``; ``stage`` 1 or 2.
-    Return the descriptor rewritten into the standard format, or None to
-    keep ``desc``. FEAT_NV's NV1 = 1 reads EL1&0 stage-1 descriptors in the
-    EL2 format (nv.md NV-26).
+    ``regime`` is ``"EL1&0"``, ``"EL2&0"`` or ``"EL2"`` (``framework.vmem.REGIME_*``;
+    stage-2 descriptors come with ``"EL1&0"``); ``stage`` 1 or 2; ``desc`` the
+    64-bit descriptor as read from memory, called only for valid ones (bit 0
+    set); ``level`` its lookup level; ``is_table`` whether it is a table
+    descriptor (bit 1 set below level 3). Return the descriptor rewritten into
+    the standard VMSAv8-64 format of that regime and stage — the walker then
+    reads it exactly as if memory held that value (output address, AF,
+    AttrIndx, SH, AP[2:1], UXN/PXN, APTable/UXNTable/PXNTable) — or None to
+    keep ``desc``. Nothing is written back to memory. FEAT_NV's NV1 = 1 reads
+    EL1&0 stage-1 descriptors in the EL2 format (nv.md NV-26): move bit 54 to
+    bit 53 (PXN) with UXN = 0, clear AP[1]; for tables move bit 60 to bit 59
+    and clear bit 61. Translations are cached per memory context, so the
+    answer must depend only on state whose change flushes the TLBs (HCR_EL2
+    NV/NV1 do).
     """
 
 
@@ -294,8 +311,10 @@ def armnv_descriptor(cpu: CPUState, regime: str, stage: int, desc: int, level: i
 def armnv_config_changed(cpu: CPUState, reg: SysReg) -> None:
     """A configuration register (HCR_EL2, SCTLR_ELx, TCR_ELx, TTBRn_ELx…) was written.
 
-    The kernel has already dropped its translation caches and recomputed
-    the memory context; a plugin caching anything derived from ``reg``
+    The kernel has already dropped the translation caches the write may
+    affect (everything, except for a TTBRn/VTTBR write, which selects the
+    context of its ASID/VMID, and HCR_EL2 writes that change no translation
+    bit) and recomputed the memory context; a plugin caching anything derived from ``reg``
     drops it here (nv.md NV-05).
     """
 

@@ -198,7 +198,7 @@ def build_catalog(entries: Iterable[tuple[str, ModuleType, str]]) -> Catalog:
         if name in plugins:
             raise ArmnvError(f"two plugins are named {name!r} ({plugins[name].origin} and {origin})")
         _check_contract(name, module)
-        info = PluginInfo(name, module, origin, entry_point=module.__name__)
+        info = PluginInfo(name, module, origin, entry_point=getattr(module, "__name__", name))
         for feat in getattr(module, "armnv_features", lambda: [])() or []:
             feat = attrs.evolve(feat, plugin=name)
             if feat.name in features:
@@ -233,7 +233,11 @@ def discover() -> Catalog:
         except Exception as exc:  # a broken third-party plugin must not become a traceback
             raise ArmnvError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
         entries.append((ep.name, module, _origin(ep)))
-    return build_catalog(entries)
+    catalog = build_catalog(entries)
+    for ep in ordered:
+        if ep.name in catalog.plugins:
+            catalog.plugins[ep.name].entry_point = ep.value
+    return catalog
 
 
 # ---- the --cpu option and feature selection ------------------------------------------------------
@@ -289,9 +293,16 @@ def select_features(catalog: Catalog, model: CpuModel, overrides: dict[str, bool
     error; a default feature whose requirement was switched off is dropped
     with it (``--cpu max,nv=off`` also removes nv2).
     """
-    for name, on in overrides.items():
+    overrides = dict(overrides)
+    for name, on in list(overrides.items()):
         feat = catalog.features.get(name)
         if feat is None:
+            if name in model.default_features or any(r.feature == name for r in model.id_fields):
+                # a feature of the model that no installed plugin implements: already off
+                if on:
+                    raise ArmnvError(f"feature {name!r} is not implemented (no installed plugin declares it)")
+                del overrides[name]
+                continue
             known = ", ".join(sorted(catalog.features)) or "none"
             raise ArmnvError(f"unknown feature {name!r} (known features: {known})")
         if feat.fixed and not on:

@@ -41,9 +41,7 @@ REGIME_EL20 = "EL2&0"
 # HCR_EL2 bits that change how addresses translate: VM, PTW, DC, TGE, E2H, NV, NV1, FWB, DCT.
 # A change of one of them flushes every TLB (the reference does, NV-05, MMU-04); the
 # other bits (traps, virtual interrupt lines) leave translations alone.
-HCR_TRANSLATION = (
-    (1 << 0) | (1 << 2) | (1 << 12) | HCR_TGE | HCR_E2H | (1 << 42) | (1 << 43) | (1 << 46) | (1 << 57)
-)
+HCR_TRANSLATION = (1 << 0) | (1 << 2) | (1 << 12) | HCR_TGE | HCR_E2H | (1 << 42) | (1 << 43) | (1 << 46) | (1 << 57)
 
 # Base registers whose entries are tagged by ASID or VMID: writing them switches to the
 # context of the new ASID/VMID instead of dropping everything. Entries of the same

@@ -52,7 +52,8 @@ def test_builtin_plugins_come_from_entry_points():
     assert "armnv_cpu_models" in cat.plugins["cpu_models"].hooks()
     assert {"max", "neoverse-n2", "neoverse-v1"} <= set(cat.models)
     assert all(m.plugin == "cpu_models" for m in cat.models.values() if m.name in ("max", "neoverse-v1"))
-    assert list(cat.plugins)[:2] == sorted(n for n, i in cat.plugins.items() if i.origin == "builtin")[:2]
+    builtin = [info.origin == "builtin" for info in cat.plugins.values()]
+    assert builtin == sorted(builtin, reverse=True)  # builtins are registered first
 
 
 def test_hooks_lists_only_marked_implementations():
@@ -144,6 +145,9 @@ def test_fixed_feature_cannot_be_switched_off():
 def test_unknown_feature_and_model():
     with pytest.raises(ArmnvError, match=r"unknown feature 'zz' \(known features: a, b, c, f\)"):
         select("toy,zz=on")
+    assert select("toy,ghost=off") == {"a", "b", "f"}  # a default of the model nobody implements
+    with pytest.raises(ArmnvError, match="feature 'ghost' is not implemented"):
+        select("toy,ghost=on")
     with pytest.raises(ArmnvError, match=r"unknown CPU model 'big' \(known: toy\)"):
         select("big")
 

@@ -1,9 +1,11 @@
 """Loads and stores of general-purpose registers: single register, all addressing forms.
 
 Forms: unsigned offset, unscaled (LDUR/STUR), pre/post-index, unprivileged
-(LDTR/STTR), register offset (extend/shift) and PC-relative literal.
-Precise exceptions: the load or store happens before any register is
-written, so a fault leaves the base and the target untouched.
+(LDTR/STTR), register offset (extend/shift) and PC-relative literal; PRFM and
+PRFUM are hints that never fault. Precise exceptions: the load or store
+happens before any register is written, so a fault leaves the base and the
+target untouched. A form without writeback passes its ISV load/store syndrome
+to the slow path, which reports it for stage-2 faults (syndromes.md §6).
 """
 
 from __future__ import annotations
@@ -69,8 +71,7 @@ def emit_gpr_access(
     if acqrel:
         flags |= ACC_ACQREL
     if what == "st":
-        value = ctx.x(rt) if rt != 31 else "0"
-        ctx.store(a, nbytes, value, syn, flags)
+        ctx.store(a, nbytes, ctx.x(rt), syn, flags)
     else:
         v = ctx.load(a, nbytes, syn, flags)
     if writeback is not None:

@@ -13,9 +13,9 @@ FEAT_LSE2 (feature "lse2") lets it through (`check_unaligned`). The generated
 code tests the low address bits and calls the check only when they are not
 zero. Instructions of a feature the machine lacks are UNDEFINED.
 
-A read-modify-write translates for writing before it reads, so a store
-permission fault is reported as a write (WnR = 1) and nothing is read from
-a page the instruction may not write.
+A read-modify-write checks that it may both read and write the location
+before it reads (`rmw_read`): a store permission fault is reported as a
+write (WnR = 1), and a page the instruction may not write is never read.
 """
 
 from __future__ import annotations
@@ -196,10 +196,18 @@ def LDAPUR_STLUR(ctx: Ctx, size: int, opc: int, imm9: int, rn: int, rt: int) -> 
 
 
 def rmw_read(cpu: CPUState, va: int, size: int, pc: int) -> int:
-    """The read of an atomic read-modify-write, after every check its write needs."""
+    """The read of an atomic read-modify-write, after every check its write needs.
+
+    ESR.WnR of an atomic is 0 when a read of the address would take the same fault,
+    else 1 (Arm ARM, ISS of a Data Abort): so the faults a read takes (alignment,
+    translation, access flag, read permission) are looked for first, as a read, and
+    only then write permission, as a write.
+    """
     if va & (size - 1):
-        check_unaligned(cpu, va, size, True, pc, False)
-    cpu.machine.mem.translate_access(cpu, va, size, True, pc, 0)
+        check_unaligned(cpu, va, size, False, pc, False)
+    mem = cpu.machine.mem
+    mem.translate_access(cpu, va, size, False, pc, 0)
+    mem.translate_access(cpu, va, size, True, pc, 0)
     return read_slow(cpu, va, size, pc, 0)
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework.cpu.sysregs import Decision, SysReg, Trap, reg
+from framework.cpu.traps import hcr_eff, ttlb_check
 from framework.vmem import REGIME_EL2, REGIME_EL10, REGIME_EL20, current_vmid
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
     from framework.machine import Machine
 
-HCR_TTLB = 1 << 25
 HCR_TGE = 1 << 27
 HCR_E2H = 1 << 34
 HCR_TTLBIS = 1 << 54
@@ -130,12 +130,15 @@ def perform(cpu: CPUState, scope: str, xt: int) -> None:
 
 
 def el1_tlbi_trap(bit: int):
-    """The HCR_EL2.TTLB (and, for IS/OS forms, TTLBIS/TTLBOS) trap of EL1 TLBI to EL2."""
+    """The kernel's HCR_EL2.TTLB trap of EL1 TLBI, plus TTLBIS/TTLBOS for the IS/OS forms."""
+    if not bit:
+        return ttlb_check
 
     def check(cpu: CPUState, is_read: bool) -> Decision | None:
-        if cpu.el == 1 and cpu.sr["HCR_EL2"] & (HCR_TTLB | bit):
+        decision = ttlb_check(cpu, is_read)
+        if decision is None and cpu.el == 1 and hcr_eff(cpu) & bit:
             return Trap(2)
-        return None
+        return decision
 
     return check
 

@@ -224,7 +224,7 @@ class Walker:
                 ok = not (pxn or el0_rw or (wxn and not ap & 2))
             else:
                 ok = not (acc.write and ap & 2)
-                if ok and cpu.pan and acc.pan and self._pan_active(cpu):
+                if ok and acc.pan and self._pan_active(cpu):
                     epan = self.limits.pan3 and sctlr & SCTLR_EPAN
                     if ap & 1 or (epan and not uxn):
                         ok = False  # pan.md §4: privileged access to an EL0-accessible page

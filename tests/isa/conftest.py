@@ -58,8 +58,8 @@ def _case_lines(case: Case) -> list[str]:
 def run_cases_program(run_asm: Callable, cases: Sequence[Case]) -> list[Outcome]:
     lines = [f"ldr x28, ={CASE_BUF:#x}", "mov x27, sp"]
     for case in cases:
-        lines += _case_lines(case)
-        lines.append(".ltorg")  # keep every literal within reach of its load
+        # each case's literals right after it, out of the way of execution
+        lines += [*_case_lines(case), "b 9f", ".ltorg", "9:"]
     m = run_asm("\n".join("    " + line for line in lines), max_insns=100 * len(cases) + 1000)
     assert m.stop.kind == "exit", f"guest did not finish: {m.stop}"
     data = m.bus.read_bytes(CASE_BUF, 24 * len(cases))

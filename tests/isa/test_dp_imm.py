@@ -338,6 +338,7 @@ def test_extr_unallocated_is_undefined(assert_undef, word):
 def test_adr_and_adrp(run_asm):
     m = run_asm(
         """
+    nop
 back:
     adr x2, back
     adr x3, fwd

@@ -50,6 +50,10 @@ def le(data: bytes, off: int, n: int) -> int:
     return int.from_bytes(data[off : off + n], "little")
 
 
+def sx(value: int, bits: int) -> int:
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
 def features(*, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), then=None):
     """A setup that switches kernel features (FEAT_LSE2, FEAT_LOR) on or off before the run."""
 
@@ -361,7 +365,6 @@ def test_ldapr_and_unscaled_rcpc2_forms(run_asm):
         setup=lambda m: (fill(PATTERN)(m), fill(bytes([0x12, 0x34]), BUF + 16 + 254)(m)),
     )
     x = m.cpu.x
-    sx = lambda v, b: (v - (1 << b) if v >> (b - 1) else v)  # noqa: E731
     assert x[2] == PATTERN[16]
     assert x[3] == le(PATTERN, 16, 8)
     assert x[4] == PATTERN[15]
@@ -426,8 +429,7 @@ ORDERED_UNALLOCATED = {
     "ldapur-size3-opc2": (0b11 << 30) | (0b011001 << 24) | (0b10 << 22) | (1 << 5),
     "ldapur-size2-opc3": (0b10 << 30) | (0b011001 << 24) | (0b11 << 22) | (1 << 5),
     # LDAPR space with o3 = 1 but opc not 0b100 (LD64B and friends: not implemented)
-    "atomic-o3-opc101": (0b11 << 30) | (0b111000 << 24) | (1 << 23) | (1 << 21) | (31 << 16) | (1 << 15) | (0b101 << 12)
-    | (1 << 5),
+    "atomic-o3-opc101": (0b11111000101 << 21) | (31 << 16) | (1 << 15) | (0b101 << 12) | (1 << 5),
 }
 
 

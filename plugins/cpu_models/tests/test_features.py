@@ -115,6 +115,7 @@ def test_ssbs_off_undefines_the_ssbs_register(run_asm):
         ("max,bti=maybe", "feature 'bti' must be on or off"),
         ("max,bti=on,bti=off", "feature 'bti' is given twice"),
         ("cortex-a999", "unknown CPU model 'cortex-a999'"),
+        ("max,sve=on", "feature 'sve' is not implemented"),
     ],
 )
 def test_bad_cpu_option_is_a_one_line_error(cpu, message):
@@ -122,6 +123,12 @@ def test_bad_cpu_option_is_a_one_line_error(cpu, message):
         make_machine(cpu)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_switching_off_a_model_feature_nobody_implements_is_accepted():
+    # --cpu max,nv2=off,pan=off works whether or not the nv2 and pan plugins are installed
+    m = make_machine("max,nv2=off,pan=off,sve=off")
+    assert not {"nv2", "pan", "sve"} & m.features
 
 
 def test_requirement_switched_off_is_an_error(with_nv):

@@ -81,7 +81,9 @@ def program(
     src = "    adr x0, vectors\n    msr vbar_el2, x0\n    msr vbar_el1, x0\n"
     src += _set(el2 or {}) + _set(el1 or {}) + "    isb\n"
     if el < 2:
-        src += f"    ldr x0, ={spsr if spsr is not None else SPSR[el]:#x}\n    msr spsr_el2, x0\n    adr x0, 1f\n    msr elr_el2, x0\n    eret\n1:\n"
+        value = spsr if spsr is not None else SPSR[el]
+        src += f"    ldr x0, ={value:#x}\n    msr spsr_el2, x0\n"
+        src += "    adr x0, 1f\n    msr elr_el2, x0\n    eret\n1:\n"
     src += body + "\n    b _armnv_exit\n    .ltorg\n"
     if hvc is None:
         return src + VECTORS

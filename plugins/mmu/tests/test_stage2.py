@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.mmu.tests.guest import CODE, addr_of, HCR_RW, HCR_VM, VTCR, code_block, el1_regs, run
+from plugins.mmu.tests.guest import CODE, HCR_RW, HCR_VM, VTCR, addr_of, code_block, el1_regs, run
 from plugins.mmu.tests.tables import (
     AF,
     DATA,

@@ -37,6 +37,7 @@ def setup_two_asids(m):
     m.cpu.x[20] = ta.map(VA, a, attrs=NORMAL | NG) + 0x1000_0000
     m.cpu.x[21] = (DATA + 0x3000) | NORMAL | NG | 3
     tb.map(VA, b, attrs=NORMAL | NG)
+    ta.map(DATA + 0x5000, DATA + 0x5000, attrs=NORMAL | AP_RW_EL1)  # no EL0 access
     for t in (ta, tb):
         for page in range(TABLES, ta.next, 0x1000):
             t.map(page + 0x1000_0000, page, attrs=NORMAL)
@@ -78,13 +79,7 @@ def test_vhe_asids_keep_their_entries_until_tlbi_aside1(run_asm):
 
 
 def test_vhe_host_el0_fault_goes_to_el2_with_ec_0x24(run_asm):
-    def setup(m):
-        setup_two_asids(m)
-        t = Tables(m, TABLES)
-        t.next = 0x4047_0000
-        t.map(DATA + 0x5000, DATA + 0x5000, attrs=NORMAL | AP_RW_EL1)
-
-    m = run(run_asm, load("x2", DATA + 0x5000), setup, el=0, el2=vhe_regs(TABLES))
+    m = run(run_asm, load("x2", DATA + 0x5000), setup_two_asids, el=0, el2=vhe_regs(TABLES))
     assert m.cpu.sr["ESR_EL2"] == 0x9200_000F
     assert m.cpu.sr["FAR_EL2"] == DATA + 0x5000
 
