@@ -250,6 +250,7 @@ class Engine:
         cpu.deadline = cpu.icount  # compute the first real deadline in the slow path
         while True:
             if cpu.icount >= cpu.deadline:
+                cpu.insn_off = 0  # between blocks cpu.icount itself is exact
                 stop = machine.service(self)
                 if stop is not None:
                     return stop

@@ -201,7 +201,10 @@ class Machine:
             event = interrupts.next_event(cpu)
             if event >= NEVER:
                 return StopReason("wfi", message="WFI with interrupts that can never arrive")
-            cpu.icount = min(max(event, cpu.icount), engine.limit)
+            if event <= cpu.icount:  # an event source that is already due: let it be seen by running on
+                cpu.halted = False
+                break
+            cpu.icount = min(event, engine.limit)
         if cpu.il:
             # PSTATE.IL (an illegal exception return): the next instruction takes EC 0x0E
             illegal_state(cpu)

@@ -2,9 +2,10 @@
 
 Random straight-line sequences of data-processing instructions (immediate and register, flag
 setting ones, conditional select and compare), loads and stores of every size and addressing
-form on a scratch buffer, and forward conditional branches are assembled by the GNU assembler,
-then run from the same random register state on unicorn and on armnv. Every X register, SP,
-NZCV and the scratch buffer must agree afterwards.
+form on a scratch buffer (general-purpose and FP/SIMD registers, pairs, LSE atomics, exclusives,
+load-acquire/store-release), and forward conditional branches are assembled by the GNU
+assembler, then run from the same random register state on unicorn and on armnv. Every X and
+V register, SP, NZCV and the scratch buffer must agree afterwards.
 
 Many sequences share one assembled program: sequence k runs from `seq_k` to `end_k`, a
 branch-to-self that unicorn stops at and armnv spins on until its instruction budget is spent.
@@ -18,6 +19,7 @@ import os
 import random
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 unicorn = pytest.importorskip("unicorn")
@@ -37,11 +39,15 @@ RAM_SIZE = 0x40_0000
 SCRATCH = 0x4030_0000
 SCRATCH_SIZE = 0x800
 BASE = 28  # holds the scratch address; no instruction but a writeback may change it
+BASE2 = 27  # a 16-byte aligned scratch address for atomics and exclusives; never written
 # x28 stays within [BASE_LO, BASE_HI] of the buffer, so every offset form below stays inside it
 BASE_LO, BASE_HI = 0x200, 0x600
 
+# the groups written after the single-register forms join the mix once they exist
 HAVE_PAIR = importlib.util.find_spec("framework.isa.ldst_pair") is not None
+HAVE_ATOMIC = importlib.util.find_spec("framework.isa.ldst_excl") is not None
 
+FP_SIZES = ((1, "b"), (2, "h"), (4, "s"), (8, "d"), (16, "q"))
 CONDS = ("eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al", "nv")
 SPECIAL = (
     0,
@@ -101,7 +107,7 @@ class SequenceGen:
     def reg(self, sf: int, *, zr: bool = True, sp: bool = False, dest: bool = False) -> str:
         """A register name; `zr`/`sp` allow number 31 as XZR/SP; destinations avoid x28."""
         rng = self.rng
-        choices = [n for n in range(31) if not (dest and n == BASE)]
+        choices = [n for n in range(31) if not (dest and n in (BASE, BASE2))]
         n = rng.choice(choices)
         if rng.random() < 0.12 and (zr or sp):
             n = 31
@@ -258,45 +264,59 @@ class SequenceGen:
 
     # ---- loads and stores ------------------------------------------------------------------------
     SIZES = (
-        # mnemonic, bytes, register width (0 = W, 1 = X), is a load
-        ("strb", 1, 0, False),
-        ("strh", 2, 0, False),
-        ("str", 4, 0, False),
-        ("str", 8, 1, False),
-        ("ldrb", 1, 0, True),
-        ("ldrh", 2, 0, True),
-        ("ldr", 4, 0, True),
-        ("ldr", 8, 1, True),
-        ("ldrsb", 1, 0, True),
-        ("ldrsb", 1, 1, True),
-        ("ldrsh", 2, 0, True),
-        ("ldrsh", 2, 1, True),
-        ("ldrsw", 4, 1, True),
+        # mnemonic, bytes, register: "w"/"x" general-purpose, "b"/"h"/"s"/"d"/"q" FP/SIMD
+        ("strb", 1, "w"),
+        ("strh", 2, "w"),
+        ("str", 4, "w"),
+        ("str", 8, "x"),
+        ("ldrb", 1, "w"),
+        ("ldrh", 2, "w"),
+        ("ldr", 4, "w"),
+        ("ldr", 8, "x"),
+        ("ldrsb", 1, "w"),
+        ("ldrsb", 1, "x"),
+        ("ldrsh", 2, "w"),
+        ("ldrsh", 2, "x"),
+        ("ldrsw", 4, "x"),
+        *((mn, size, kind) for mn in ("ldr", "str") for size, kind in FP_SIZES),
     )
+
+    def target(self, kind: str) -> str:
+        """A transfer register of `kind`; general-purpose ones avoid the two base registers."""
+        if kind in "wx":
+            return self.reg(int(kind == "x"), dest=True)
+        return f"{kind}{self.rng.randrange(32)}"
+
+    def writeback(self, step: int, lo: int, hi: int) -> int:
+        """A change of x28 by a multiple of `step` in [lo, hi] that keeps it in its window on every path."""
+        lo = max(lo, BASE_LO - self.base_lo)
+        hi = min(hi, BASE_HI - self.base_hi)
+        choices = range(-(-lo // step) * step, hi + 1, step)
+        delta = self.rng.choice(choices) if choices else 0
+        self.base_lo = min(self.base_lo, self.base_lo + delta)
+        self.base_hi = max(self.base_hi, self.base_hi + delta)
+        return delta
 
     def load_store(self) -> list[str]:
         rng = self.rng
-        mn, size, sf, load = rng.choice(self.SIZES)
-        rt = self.reg(sf, dest=True)
+        mn, size, kind = rng.choice(self.SIZES)
+        rt = self.target(kind)
+        fp = kind not in "wx"
         form = rng.randrange(6)
         if form == 0:  # unsigned scaled offset
-            off = rng.randrange(0x1F8 // size + 1) * size
+            off = rng.randrange(0x1F0 // size + 1) * size
             return [f"{mn} {rt}, [x{BASE}, #{off}]"]
-        if form in (1, 2):  # unscaled (LDUR/STUR) and unprivileged (LDTR/STTR)
-            off = rng.randrange(-256, 256)
-            prefix = mn[:2] + ("ur" if form == 1 else "tr") + mn[3:]
-            return [f"{prefix} {rt}, [x{BASE}, #{off}]"]
-        if form == 3:  # pre/post-index: keep x28 inside its window on every path
-            lo = max(-256, BASE_LO - self.base_lo)
-            hi = min(255, BASE_HI - self.base_hi)
-            delta = rng.randrange(lo, hi + 1) if lo <= hi else 0
-            self.base_lo = min(self.base_lo, self.base_lo + delta)
-            self.base_hi = max(self.base_hi, self.base_hi + delta)
+        if form == 1 or (form == 2 and fp):  # unscaled (LDUR/STUR)
+            return [f"{mn[:2]}ur{mn[3:]} {rt}, [x{BASE}, #{rng.randrange(-256, 256)}]"]
+        if form == 2:  # unprivileged (LDTR/STTR)
+            return [f"{mn[:2]}tr{mn[3:]} {rt}, [x{BASE}, #{rng.randrange(-256, 256)}]"]
+        if form == 3:  # pre/post-index
+            delta = self.writeback(1, -256, 255)
             if rng.getrandbits(1):
                 return [f"{mn} {rt}, [x{BASE}, #{delta}]!"]
             return [f"{mn} {rt}, [x{BASE}], #{delta}"]
         if form == 4:  # register offset, index set just before
-            idx = rng.choice([n for n in range(28) if f"{n}" != rt[1:]])
+            idx = rng.choice([n for n in range(BASE2) if rt[1:] != str(n)])
             scale = rng.choice((0, size.bit_length() - 1))
             amount = f" #{scale}" if scale or rng.getrandbits(1) else ""
             value = rng.randrange(-(256 >> scale), 256 >> scale)
@@ -313,19 +333,85 @@ class SequenceGen:
                 return [setup, f"{mn} {rt}, [x{BASE}, {index}]"]
             return [setup, f"{mn} {rt}, [x{BASE}, {index}, {ext}{amount}]"]
         # PC-relative literal: load the instruction words of this very sequence
-        if mn in ("ldr", "ldrsw"):
+        if mn == "ldrsw" or (mn == "ldr" and (kind in "wx" or size >= 4)):
             return [f"{mn} {rt}, {self.label(rng.randrange(len(self.units) + 1))}"]
         return [f"prfm pldl1keep, [x{BASE}, #{rng.randrange(64) * 8}]"]
 
+    PAIRS = (
+        ("stp", 4, "w"),
+        ("stp", 8, "x"),
+        ("ldp", 4, "w"),
+        ("ldp", 8, "x"),
+        ("ldpsw", 4, "x"),
+        *((mn, size, kind) for mn in ("ldp", "stp") for size, kind in FP_SIZES[2:]),
+    )
+
     def pair(self) -> list[str]:
         rng = self.rng
-        mn, size, sf = rng.choice((("stp", 4, 0), ("stp", 8, 1), ("ldp", 4, 0), ("ldp", 8, 1), ("ldpsw", 4, 1)))
-        rt1 = self.reg(sf, dest=True)
-        rt2 = self.reg(sf, dest=True)
+        mn, size, kind = rng.choice(self.PAIRS)
+        rt1 = self.target(kind)
+        rt2 = self.target(kind)
         while mn != "stp" and rt2 == rt1:  # a load pair into one register is UNPREDICTABLE
-            rt2 = self.reg(sf, dest=True)
-        off = rng.randrange(-16, 16) * size
-        return [f"{mn} {rt1}, {rt2}, [x{BASE}, #{off}]"]
+            rt2 = self.target(kind)
+        form = rng.randrange(4)
+        if form == 0:
+            return [f"{mn} {rt1}, {rt2}, [x{BASE}, #{rng.randrange(-16, 16) * size}]"]
+        if form == 1 and mn != "ldpsw":  # non-temporal hint forms
+            return [f"{mn[:2]}n{mn[2:]} {rt1}, {rt2}, [x{BASE}, #{rng.randrange(-16, 16) * size}]"]
+        delta = self.writeback(size, -64 * size, 63 * size)
+        if form == 2:
+            return [f"{mn} {rt1}, {rt2}, [x{BASE}, #{delta}]!"]
+        return [f"{mn} {rt1}, {rt2}, [x{BASE}], #{delta}"]
+
+    def atomic(self) -> list[str]:
+        """LSE atomics, CAS/CASP, load-acquire/store-release and exclusive pairs on [x27] (aligned)."""
+        rng = self.rng
+        sz = rng.choice(("b", "h", "w", "x"))
+        suffix = "" if sz in "wx" else sz
+        sf = int(sz == "x")
+        order = rng.choice(("", "a", "l", "al"))
+        k = rng.randrange(6)
+        if k == 0:
+            ops = ["add", "clr", "eor", "set", "umax", "umin"]
+            if sz == "x":
+                # unicorn (QEMU 5.0) compares a sign-extended memory value with an unextended Rs
+                # for LDSMAX/LDSMIN of bytes, halfwords and words: only the 64-bit forms agree
+                ops += ["smax", "smin"]
+            op = rng.choice(ops)
+            return [f"ld{op}{order}{suffix} {self.reg(sf)}, {self.reg(sf, dest=True)}, [x{BASE2}]"]
+        if k == 1:
+            return [f"swp{order}{suffix} {self.reg(sf)}, {self.reg(sf, dest=True)}, [x{BASE2}]"]
+        if k == 2:  # compare and swap; half the time the comparison is made to succeed
+            rs = self.reg(sf, zr=False, dest=True)
+            unit = [f"cas{order}{suffix} {rs}, {self.reg(sf)}, [x{BASE2}]"]
+            if rng.getrandbits(1):
+                unit.insert(0, f"ldr{suffix} {rs}, [x{BASE2}]")
+            if rng.random() < 0.3:
+                s, t = rng.choice(range(0, 26, 2)), rng.choice(range(0, 30, 2))
+                r = "x" if sf else "w"
+                unit = [f"casp{order} {r}{s}, {r}{s + 1}, {r}{t}, {r}{t + 1}, [x{BASE2}]"]
+            return unit
+        if k == 3:  # ordered single accesses
+            mn = rng.choice(("ldar", "stlr", "ldapr", "ldapur", "stlur"))
+            if mn.endswith("ur"):
+                nbytes = {"b": 1, "h": 2, "w": 4, "x": 8}[sz]
+                off = rng.randrange(-256 // nbytes, 256 // nbytes) * nbytes
+                return [f"{mn}{suffix} {self.reg(sf, dest=True)}, [x{BASE2}, #{off}]"]
+            return [f"{mn}{suffix} {self.reg(sf, dest=True)}, [x{BASE2}]"]
+        # exclusive pair: the store finds the monitor the load opened (status 0)
+        acq, rel = rng.choice((("", ""), ("a", "l")))
+        status = f"w{rng.choice([n for n in range(BASE2)])}"
+        if k == 4:
+            rt = self.reg(sf, zr=False, dest=True)
+            while rt[1:] == status[1:]:
+                rt = self.reg(sf, zr=False, dest=True)
+            value = self.reg(sf)
+            while value[1:] == status[1:]:
+                value = self.reg(sf)
+            return [f"ld{acq}xr{suffix} {rt}, [x{BASE2}]", f"st{rel}xr{suffix} {status}, {value}, [x{BASE2}]"]
+        r = "x" if rng.getrandbits(1) else "w"
+        a, b, c, d = rng.sample([n for n in range(BASE2) if n != int(status[1:])], 4)
+        return [f"ld{acq}xp {r}{a}, {r}{b}, [x{BASE2}]", f"st{rel}xp {status}, {r}{c}, {r}{d}, [x{BASE2}]"]
 
     # ---- branches -----------------------------------------------------------------------------------
     def branch(self) -> list[str]:
@@ -365,7 +451,9 @@ class SequenceGen:
             (self.branch, 5),
         ]
         if HAVE_PAIR:
-            kinds.append((self.pair, 3))
+            kinds.append((self.pair, 4))
+        if HAVE_ATOMIC:
+            kinds.append((self.atomic, 4))
         return kinds
 
     def generate(self) -> list[str]:
@@ -400,25 +488,33 @@ class Case:
         self.lines = SequenceGen(rng, tag).generate()
         self.regs = [random_value(rng) for _ in range(31)]
         self.regs[BASE] = SCRATCH + 0x400
+        self.regs[BASE2] = SCRATCH + 0x100
+        self.vregs = [rng.choice((0, rng.getrandbits(128), rng.getrandbits(64))) for _ in range(32)]
         self.sp = random_value(rng)
         self.nzcv = rng.getrandbits(4) << 28
         self.memory = rng.randbytes(SCRATCH_SIZE)
         self.budget = 4 * len(self.lines) + 16
 
 
+@attrs.define
 class Result:
-    def __init__(self, regs: list[int], sp: int, nzcv: int, pc: int, memory: bytes) -> None:
-        self.regs, self.sp, self.nzcv, self.pc, self.memory = regs, sp, nzcv, pc, memory
+    regs: list[int]
+    sp: int
+    nzcv: int
+    pc: int
+    vregs: list[int]
+    memory: bytes
+
+    def state(self) -> tuple:
+        return self.regs, self.sp, self.nzcv, self.vregs, self.memory
 
 
-UC_X = [getattr(uc_arm64, f"UC_ARM64_REG_X{i}") for i in range(29)] + [
-    uc_arm64.UC_ARM64_REG_X29,
-    uc_arm64.UC_ARM64_REG_X30,
-]
+UC_X = [getattr(uc_arm64, f"UC_ARM64_REG_X{i}") for i in range(31)]
+UC_Q = [getattr(uc_arm64, f"UC_ARM64_REG_Q{i}") for i in range(32)]
 
 
 def run_unicorn(uc, case: Case, start: int, end: int) -> Result:
-    for reg, value in zip(UC_X, case.regs, strict=True):
+    for reg, value in zip(UC_X + UC_Q, case.regs + case.vregs, strict=True):
         uc.reg_write(reg, value)
     uc.reg_write(uc_arm64.UC_ARM64_REG_SP, case.sp)
     uc.reg_write(uc_arm64.UC_ARM64_REG_NZCV, case.nzcv)
@@ -429,6 +525,7 @@ def run_unicorn(uc, case: Case, start: int, end: int) -> Result:
         uc.reg_read(uc_arm64.UC_ARM64_REG_SP),
         uc.reg_read(uc_arm64.UC_ARM64_REG_NZCV) & 0xF000_0000,
         uc.reg_read(uc_arm64.UC_ARM64_REG_PC),
+        [uc.reg_read(r) for r in UC_Q],
         bytes(uc.mem_read(SCRATCH, SCRATCH_SIZE)),
     )
 
@@ -437,11 +534,13 @@ def run_armnv(m, case: Case, start: int) -> Result:
     cpu = m.cpu
     cpu.x[:31] = case.regs
     cpu.x[31] = case.sp
+    cpu.v[:] = case.vregs
     cpu.nzcv = case.nzcv
     cpu.pc = start
     m.write_phys(SCRATCH, case.memory)
     m.run(case.budget)
-    return Result(list(cpu.x[:31]), cpu.x[31], cpu.nzcv, cpu.pc, m.bus.read_bytes(SCRATCH, SCRATCH_SIZE))
+    memory = m.bus.read_bytes(SCRATCH, SCRATCH_SIZE)
+    return Result(list(cpu.x[:31]), cpu.x[31], cpu.nzcv, cpu.pc, list(cpu.v), memory)
 
 
 def describe(case: Case, want: Result, got: Result, end: int) -> str:
@@ -457,9 +556,12 @@ def describe(case: Case, want: Result, got: Result, end: int) -> str:
         out.append(f"    sp  {want.sp:#018x} / {got.sp:#018x}")
     if want.nzcv != got.nzcv:
         out.append(f"    nzcv {want.nzcv >> 28:04b} / {got.nzcv >> 28:04b}")
+    for i, (a, b) in enumerate(zip(want.vregs, got.vregs, strict=True)):
+        if a != b:
+            out.append(f"    v{i:<2} {a:#034x} / {b:#034x} (initially {case.vregs[i]:#x})")
     for off in range(SCRATCH_SIZE):
         if want.memory[off] != got.memory[off]:
-            out.append(f"    mem[{SCRATCH + off:#x}] {want.memory[off]:#04x} / {got.memory[off]:#04x}")
+            out.append(f"    mem[{SCRATCH + off:#x}] {want.memory[off]:#04x} / {got.memory[off]:#04x} (the first)")
             break
     return "\n".join(out)
 
@@ -496,5 +598,4 @@ def test_differential_against_unicorn(mode: str, batch: int, count: int) -> None
         start, end = symbols[f"seq_{case.tag}"], symbols[f"end_{case.tag}"]
         want = run_unicorn(uc, case, start, end)
         got = run_armnv(m, case, start)
-        same = (want.regs, want.sp, want.nzcv, want.memory) == (got.regs, got.sp, got.nzcv, got.memory)
-        assert same and want.pc == got.pc == end, describe(case, want, got, end)
+        assert want.state() == got.state() and want.pc == got.pc == end, describe(case, want, got, end)

@@ -1,5 +1,18 @@
 """Exception entry, routing, vectors and exception return (ERET).
 
+Entry (`take_exception`) follows syndromes.md §10: SPSR_ELx gets the whole
+PSTATE (after the `armnv_exception_entry` hook, e.g. NV-27), ELR_ELx the
+preferred return address, ESR_ELx the syndrome (not for IRQ/FIQ), FAR_ELx
+only for aborts; then PSTATE = target ELxh with D, A, I, F set and IL, SS,
+UAO, BTYPE clear, plus the feature rules of `Machine.entry_pstate` (SSBS,
+ALLINT, and PAN through the `armnv_entry_pstate` hook). The vector is
+VBAR_ELx + 0x000/0x200 (current EL with SP_EL0/SP_ELx) or 0x400 (lower EL,
+AArch64), + 0x80/0x100/0x180 for IRQ/FIQ/SError.
+
+Routing of synchronous exceptions (`sync_target`): from EL0 to EL1, or to
+EL2 when HCR_EL2.TGE = 1 (with or without E2H); from EL1 and EL2 to the same
+EL unless the rule names EL2 (HVC, EL2 traps, stage-2 aborts).
+
 Guest-visible exceptions never surface as Python errors: the helpers here
 move the CPU to the vector and either return the new PC (for instructions that
 always end their block, such as SVC) or raise `ExceptionTaken` (for faults in

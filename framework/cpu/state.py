@@ -67,6 +67,8 @@ class CPUState:
     event: int = 0
     halted: bool = False
     icount: int = 0
+    # instructions of the current block before the one calling a block-ending helper
+    insn_off: int = 0
     # the run loop looks at its slow path when icount reaches this
     deadline: int = 0
     # current memory context (set by the engine): read/write TLBs and block cache
@@ -128,6 +130,10 @@ class CPUState:
         self.btype = (value >> PSR_BTYPE_SHIFT) & 3
         self.daif = value & PSR_DAIF
         self.select_sp((value >> 2) & 3, value & 1)
+
+    def now(self) -> int:
+        """The exact instruction count at the instruction being executed (for time sources)."""
+        return self.icount + self.insn_off
 
     def mode_name(self) -> str:
         return f"EL{self.el}{'h' if self.spsel else 't'}"

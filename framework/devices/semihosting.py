@@ -301,7 +301,7 @@ class Semihosting:
         raise GuestStop(code, "exit")
 
     def sys_elapsed(self, cpu: CPUState, arg: int) -> int:
-        self.put_word(cpu, arg, cpu.icount)
+        self.put_word(cpu, arg, cpu.now())
         return 0
 
     def sys_tickfreq(self, cpu: CPUState, arg: int) -> int:

@@ -34,7 +34,7 @@ The next firing of an enabled, unmasked timer is an *event* of
 `Interrupts.event_sources`: the run loop makes it a deadline, so the
 interrupt is taken after exactly the right number of instructions and WFI
 skips ahead in virtual time. Timer registers are only read or written by
-MRS/MSR, which end their block, so `now` is exact there.
+MRS/MSR, which end their block, so `cpu.now()` is exact there.
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ class GenericTimer:
 
     # ---- counter -------------------------------------------------------------------
     def count(self, cpu: CPUState) -> int:
-        """The physical count now."""
-        return cpu.icount * self.frequency // NS_PER_S & M64
+        """The physical count now (`cpu.now()`: exact also inside a block-ending helper)."""
+        return cpu.now() * self.frequency // NS_PER_S & M64
 
     def icount_at(self, count: int) -> int:
         """The first instruction count at which the physical count reaches `count`."""

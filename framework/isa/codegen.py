@@ -235,8 +235,13 @@ class Ctx:
         self.exit = ("cond", c, target & M64, fallthrough & M64)
 
     def call_exit(self, fn: Callable[..., Any], *args: str) -> None:
-        """End the block by calling fn(cpu, *args), which returns the next pc."""
+        """End the block by calling fn(cpu, *args), which returns the next pc.
+
+        cpu.insn_off tells the helper how many instructions of the block ran before
+        this one, so `cpu.now()` is the exact instruction count (timers, SYS_ELAPSED).
+        """
         self.sync_flags()
+        self.emit(f"cpu.insn_off = {self.index}")
         self.exit = ("jump", f"{self.helper(fn)}(cpu, {', '.join(args)})")
 
     def undef(self) -> None:

@@ -149,10 +149,12 @@ def ADC_SBC(ctx: Ctx, sf: int, op: int, S: int, rm: int, rn: int, rd: int) -> No
     carry = ctx.cond(2)  # CS: PSTATE.C, from pending flags when an earlier instruction set them
     if not S:
         a, b = ctx.x(rn), ctx.x(rm)
-        if op:  # SBC = Rn + NOT(Rm) + C = Rn - Rm - 1 + C
-            expr = f"{a} - {b} - 1 + {carry}" if carry != "True" else f"{a} - {b}"
-        else:
-            expr = f"{a} + {b} + {carry}"
+        # SBC = Rn + NOT(Rm) + C = Rn - Rm - 1 + C; a carry known at translation time folds away
+        expr = f"{a} - {b} - 1" if op else f"{a} + {b}"
+        if carry == "True":
+            expr = f"{a} - {b}" if op else f"{a} + {b} + 1"
+        elif carry != "False":
+            expr += f" + {carry}"
         ctx.set_r(rd, expr, sf)
         return
     av = ctx.local(ctx.r(rn, sf), "a")

@@ -104,11 +104,6 @@ def _wfe(cpu: CPUState, pc: int) -> int:
     return pc + 4
 
 
-def _sev(cpu: CPUState, pc: int) -> int:
-    cpu.event = 1
-    return pc + 4
-
-
 @insn("11010101 00000011 0010 crm:4 op2:3 11111")
 def HINT(ctx: Ctx, crm: int, op2: int) -> None:
     imm = (crm << 3) | op2
@@ -202,23 +197,10 @@ def MSR_imm(ctx: Ctx, op1: int, crm: int, op2: int) -> None:
 # ---- MRS / MSR (register) and SYS / SYSL ---------------------------------------------------------
 
 
-def _access_at(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int, index: int) -> int:
-    """MRS/MSR/SYS that is not the first instruction of its block: `index` instructions of the
-    block have completed but are not counted yet (the run loop counts a block when it returns),
-    so the count is brought up to date around the access for registers that read the time."""
-    cpu.icount += index
-    try:
-        return access(cpu, key, rt, is_read, pc)
-    finally:
-        cpu.icount -= index
-
-
 def _emit_access(ctx: Ctx, rt: int, is_read: bool) -> None:
+    # the access ends the block, so time-reading registers see the exact count (`cpu.now()`)
     key = hex((ctx.word >> 5) & 0xFFFF)
-    if ctx.index:
-        ctx.call_exit(_access_at, key, str(rt), str(is_read), hex(ctx.pc), str(ctx.index))
-    else:
-        ctx.call_exit(access, key, str(rt), str(is_read), hex(ctx.pc))
+    ctx.call_exit(access, key, str(rt), str(is_read), hex(ctx.pc))
 
 
 @insn("1101010100 L:1 1 o0:1 op1:3 crn:4 crm:4 op2:3 rt:5")

@@ -354,3 +354,20 @@ def test_fp_trap_leaves_memory_and_base_unchanged(run_asm):
     assert m.cpu.sr["ESR_EL1"] == FP_TRAP
     assert m.cpu.x[11] == BUF
     assert m.bus.read_bytes(BUF, 32) == b"\x11" * 32
+
+
+def test_a_change_of_cpacr_is_seen_by_the_next_fp_access(run_asm):
+    # the check runs once per translated block: MSR ends the block, so the next access checks again
+    m = run_asm(
+        fp_at(
+            1,
+            cpacr=fpen(3),
+            insn="""ldr q0, [x11]
+    mov x21, #22
+    msr cpacr_el1, xzr
+    ldr q1, [x11]""",
+        )
+    )
+    assert m.cpu.x[21] == 22
+    assert m.cpu.sr["ESR_EL1"] == FP_TRAP
+    assert m.cpu.sr["ELR_EL1"] == sym(m, "fp_insn") + 12

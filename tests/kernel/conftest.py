@@ -112,6 +112,4 @@ def symbol(m, name: str) -> int:
 
 def sysreg_esr(op0: int, op1: int, crn: int, crm: int, op2: int, rt: int, is_read: bool) -> int:
     """EC 0x18 syndrome, the formula of syndromes.md §4."""
-    return (
-        (0x18 << 26) | IL | (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1) | is_read
-    )
+    return (0x18 << 26) | IL | (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1) | is_read

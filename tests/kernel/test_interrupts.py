@@ -64,7 +64,9 @@ def test_irq_routed_to_el1_is_not_taken_at_el2_but_after_eret(run_asm):
 
 
 def test_irq_routed_to_el1_is_masked_by_pstate_i_at_el1(run_asm):
-    m = run_asm(program("", "    mov x9, #1\n    msr daifclr, #2\nunmasked:\n    mov x9, #2", daif=0x80), setup=lines("irq"))
+    m = run_asm(
+        program("", "    mov x9, #1\n    msr daifclr, #2\nunmasked:\n    mov x9, #2", daif=0x80), setup=lines("irq")
+    )
     e = only(m)
     assert m.cpu.x[9] == 1
     assert (m.cpu.el, e.offset, e.elr) == (1, 0x280, symbol(m, "unmasked"))
@@ -162,7 +164,9 @@ def test_virtual_irq_needs_imo_and_no_tge(run_asm, hcr):
 
 def test_virtual_irq_masked_at_el1_shows_in_isr(run_asm):
     m = run_asm(
-        program("", "    mrs x10, isr_el1\n    msr daifclr, #2\nafter:\n    mov x9, #1", hcr=HCR_VI | HCR_IMO, daif=0x80)
+        program(
+            "", "    mrs x10, isr_el1\n    msr daifclr, #2\nafter:\n    mov x9, #1", hcr=HCR_VI | HCR_IMO, daif=0x80
+        )
     )
     e = only(m)
     assert m.cpu.x[10] == 0x80  # ISR_EL1.I: the virtual IRQ is pending

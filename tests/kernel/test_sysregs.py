@@ -162,6 +162,12 @@ el1:
 
 def test_oslar_sets_and_clears_the_os_lock(run_asm):
     m = run_asm(
-        "    msr oslar_el1, xzr\n    mrs x10, oslsr_el1\n    mov x1, #1\n    msr oslar_el1, x1\n    mrs x11, oslsr_el1\n"
+        """
+    msr oslar_el1, xzr
+    mrs x10, oslsr_el1
+    mov x1, #1
+    msr oslar_el1, x1
+    mrs x11, oslsr_el1
+"""
     )
     assert (m.cpu.x[10], m.cpu.x[11]) == (0x8, 0xA)

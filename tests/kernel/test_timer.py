@@ -40,7 +40,9 @@ def el2(body: str) -> str:
     return install(2, "vec2") + body + "\n    b _armnv_exit\n" + vectors(2, "vec2")
 
 
-@pytest.mark.parametrize(("cpu", "freq"), [("max", 1_000_000_000), ("neoverse-n2", 62_500_000), ("neoverse-v1", 62_500_000)])
+@pytest.mark.parametrize(
+    ("cpu", "freq"), [("max", 1_000_000_000), ("neoverse-n2", 62_500_000), ("neoverse-v1", 62_500_000)]
+)
 def test_cntfrq_is_the_models_frequency(run_asm, cpu, freq):
     m = run_asm("    mrs x10, cntfrq_el0\n", cpu=cpu)
     assert m.cpu.x[10] == freq
@@ -338,7 +340,9 @@ def test_el1_physical_access_needs_cnthctl_enable(run_asm, asm, enc, cnthctl):
 
 
 def test_el1_virtual_counter_is_not_controlled_by_cnthctl(run_asm):
-    m = run_asm(lower("    mrs x1, cntvct_el0\n    mrs x2, cntv_ctl_el0", mode=EL1H, setup="    msr cnthctl_el2, xzr\n"))
+    m = run_asm(
+        lower("    mrs x1, cntvct_el0\n    mrs x2, cntv_ctl_el0", mode=EL1H, setup="    msr cnthctl_el2, xzr\n")
+    )
     assert trap_of(m) == (1, 0x560007FF)
 
 

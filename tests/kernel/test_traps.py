@@ -40,7 +40,9 @@ def guest(
     """
     setup = install(2, "vec2") + install(1, "vec1") + set_hcr(hcr) + el1_setup
     if sctlr_el1:
-        setup += f"    mrs x19, sctlr_el1\n    ldr x20, ={sctlr_el1:#x}\n    orr x19, x19, x20\n    msr sctlr_el1, x19\n"
+        setup += (
+            f"    mrs x19, sctlr_el1\n    ldr x20, ={sctlr_el1:#x}\n    orr x19, x19, x20\n    msr sctlr_el1, x19\n"
+        )
     mode = EL1H if at == 1 else EL0T
     return (
         setup
@@ -467,3 +469,26 @@ def test_midr_mpidr_at_el2_read_the_real_values(run_asm):
 def test_vpidr_vmpidr_reset_to_midr_mpidr(run_asm):
     m = run_asm("    mrs x10, vpidr_el2\n    mrs x11, vmpidr_el2\n", cpu="neoverse-v1")
     assert (m.cpu.x[10], m.cpu.x[11]) == (0x411FD402, 0x80000000)
+
+
+# ---- FEAT_EVT trap bits (writable on every model, cpu-models.md §7) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bit", "asm", "esr"),
+    [
+        (49, "mrs x1, csselr_el1", sysreg_esr(3, 2, 0, 0, 0, 1, True)),  # TID4
+        (49, "mrs x1, clidr_el1", sysreg_esr(3, 1, 0, 0, 1, 1, True)),
+        (50, "ic ialluis", sysreg_esr(1, 0, 7, 1, 0, 31, False)),  # TICAB
+        (52, "ic ivau, x1", sysreg_esr(1, 3, 7, 5, 1, 1, False)),  # TOCU
+        (52, "dc cvau, x1", sysreg_esr(1, 3, 7, 11, 1, 1, False)),
+        (52, "ic iallu", sysreg_esr(1, 0, 7, 5, 0, 31, False)),
+    ],
+    ids=["tid4_csselr", "tid4_clidr", "ticab", "tocu_ic_ivau", "tocu_dc_cvau", "tocu_ic_iallu"],
+)
+def test_evt_traps(run_asm, bit, asm, esr):
+    assert_trap(run_asm(guest(f"    {asm}", hcr=1 << bit, el1_setup=BUFFER)), 2, esr)
+
+
+def test_evt_tid4_does_not_trap_ctr_el0(run_asm):
+    assert_no_trap(run_asm(guest("    mrs x1, ctr_el0", hcr=1 << 49)))

@@ -51,7 +51,9 @@ REDIRECTED = {
 
 def test_nv13_cpacr_el1_at_el2_reads_raw_cptr_el2(run_asm):
     # nv.md NV-13: with E2H = 1, MRS CPACR_EL1 at EL2 returns the raw CPTR_EL2 (0 after reset)
-    m = run_asm(el2(E2H_ON + "    mrs x10, cpacr_el1\n    mov x1, #(3 << 20)\n    msr cptr_el2, x1\n    mrs x11, cpacr_el1"))
+    m = run_asm(
+        el2(E2H_ON + "    mrs x10, cpacr_el1\n    mov x1, #(3 << 20)\n    msr cptr_el2, x1\n    mrs x11, cpacr_el1")
+    )
     assert (m.cpu.x[10], m.cpu.x[11]) == (0, 0x300000)
 
 
