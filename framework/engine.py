@@ -124,8 +124,13 @@ class Engine:
                 row.emit(ctx, **row.operands(word))
             n = i + 1
             if i == 0 and bti and not ctx.sets_btype:
-                # FEAT_BTI: any instruction but BR/BLR clears PSTATE.BTYPE once it completes
-                ctx.emit("cpu.btype = 0")
+                # FEAT_BTI: any instruction but BR/BLR/ERET clears PSTATE.BTYPE once it completes;
+                # a block-ending helper (SVC, MRS…) may take an exception first, which must see
+                # the BTYPE of the branch that led here, so the clear then follows the helper
+                if ctx.exit is not None and ctx.exit[0] == "jump":
+                    ctx.clear_btype_after = True
+                else:
+                    ctx.emit("cpu.btype = 0")
             if ctx.exit is not None:
                 break
         if ctx.exit is None:
@@ -152,6 +157,8 @@ class Engine:
         if not loops:
             if exit_[0] == "goto":
                 tail = [*sync, f"return {exit_[1]:#x}"]
+            elif exit_[0] == "jump" and ctx.clear_btype_after:
+                tail = [f"nxt = {exit_[1]}", "cpu.btype = 0", "return nxt"]
             elif exit_[0] == "jump":
                 tail = [f"return {exit_[1]}"]
             else:

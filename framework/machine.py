@@ -109,6 +109,9 @@ class Machine:
         self._current_el_hooks = self._implemented("armnv_current_el")
         self._unpriv_hooks = self._implemented("armnv_unprivileged_el")
         self._eret_hooks = self._implemented("armnv_eret")
+        from framework.cpu.exceptions import restorable_bits
+
+        self.restorable_pstate = restorable_bits(self)
         self.reset()
         self.hook.armnv_machine_built(machine=self)
         self.symbols = SymbolTable()
@@ -212,10 +215,16 @@ class Machine:
         return None
 
     # ---- events from the CPU ----------------------------------------------------------------
-    def pstate_changed(self) -> None:
-        """EL, SP or PAN changed (exception entry/return, MSR): new memory context."""
+    def pstate_changed(self, *, may_unmask: bool = True) -> None:
+        """EL, SP or PAN changed (exception entry/return, MSR): new memory context.
+
+        The run loop looks for interrupts again only when one may have become takeable:
+        never after an exception entry (it masks DAIF and raises the EL), and otherwise
+        only when something is pending at all.
+        """
         self.mem.switch(self.cpu)
-        self.engine.kick()
+        if may_unmask and self.interrupts.maybe_pending(self.cpu):
+            self.engine.kick()
 
     def config_changed(self, r: SysReg) -> None:
         """A translation/mode control register was written: drop cached translations."""

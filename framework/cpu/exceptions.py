@@ -126,7 +126,7 @@ def take_exception(
     machine.stats.exception(esr, vector, from_el, target_el)
     if machine.log_int:
         machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
-    machine.pstate_changed()
+    machine.pstate_changed(may_unmask=False)
     return cpu.pc
 
 
@@ -179,7 +179,7 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     spsr = sr[f"SPSR_EL{el}"]
     target = sr[f"ELR_EL{el}"]
     machine = cpu.machine
-    restored = spsr & restorable_bits(machine)
+    restored = spsr & machine.restorable_pstate
     if illegal_return(cpu, spsr):
         cpu.set_pstate_bits((restored & ~0x1F) | (el << 2) | cpu.spsel)
         cpu.il = 1
@@ -190,6 +190,8 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     if machine.log_int:
         machine.log_return(el, cpu.el, cpu.pc, spsr)
     machine.pstate_changed()
+    if cpu.il:
+        machine.engine.kick()  # the next instruction takes the Illegal Execution state exception
     return cpu.pc
 
 

@@ -112,6 +112,16 @@ class Interrupts:
         for intid, level in self.ppis.items():
             controller.set_ppi(intid, level)
 
+    def maybe_pending(self, cpu: CPUState) -> bool:
+        """Cheap test: could any interrupt be pending (physical line, HCR_EL2.VI/VF/VSE, controller)?"""
+        return (
+            self.lines["irq"]
+            or self.lines["fiq"]
+            or self.lines["serror"]
+            or bool(cpu.sr["HCR_EL2"] & (HCR_VI | HCR_VF | HCR_VSE))
+            or bool(self.virtual_sources)
+        )
+
     def poll(self, cpu: CPUState) -> None:
         for poller in self.pollers:
             poller(cpu)

@@ -77,4 +77,6 @@ def _eret(cpu: CPUState, pc: int) -> int:
 
 @insn("1101011 0100 11111 0000 0 0 11111 00000")
 def ERET(ctx: Ctx) -> None:
+    # ERET restores PSTATE.BTYPE from SPSR: the block must not clear it afterwards
+    ctx.sets_btype = True
     ctx.call_exit(_eret, hex(ctx.pc))

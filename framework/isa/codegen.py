@@ -56,7 +56,8 @@ class Ctx:
         self.flags_read_first = False  # a condition was read before any flag write
         self.flags_written = False
         self.uses: set[str] = set()
-        self.sets_btype = False  # the block ends with BR/BLR, which set PSTATE.BTYPE
+        self.sets_btype = False  # the block ends with BR/BLR/ERET, which set PSTATE.BTYPE
+        self.clear_btype_after = False  # FEAT_BTI: clear BTYPE after the block-ending helper
         # the FP/SIMD access check passed earlier in this block: nothing that ends a block
         # can change its inputs, so later FP/SIMD instructions of the block skip it
         self.fp_checked = False

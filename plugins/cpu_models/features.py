@@ -5,7 +5,8 @@ branches set PSTATE.BTYPE, ``"ssbs"``/``"nmi"`` change exception entry,
 ``"vhe"`` makes HCR_EL2.E2H writable). A feature that adds instructions is
 declared only when its instructions are in the decode table (`probes`): the
 ISA grows group by group, and an ID field must never promise an instruction
-that would UNDEF.
+that would UNDEF. The kernel registers a feature adds (`registers`) are
+refined to UNDEF while it is switched off (`registers.feature_gated`).
 """
 
 from __future__ import annotations
@@ -25,17 +26,23 @@ class KernelFeature:
     fixed: bool = False
     # instruction words that must decode for the feature to exist
     probes: tuple[int, ...] = ()
+    # kernel system registers/instructions it adds: UNDEF while the feature is off
+    registers: tuple[str, ...] = ()
 
 
 KERNEL_FEATURES: tuple[KernelFeature, ...] = (
     KernelFeature("el2", "EL2: the virt board boots at EL2", fixed=True),
     KernelFeature("vhe", "FEAT_VHE: HCR_EL2.E2H, the EL2&0 regime, *_EL12/*_EL02 accessors", ("el2",)),
     KernelFeature("idst", "FEAT_IDST: ID-space reads that UNDEF report EC 0x18", fixed=True),
-    KernelFeature("uao", "FEAT_UAO: PSTATE.UAO"),
-    KernelFeature("dit", "FEAT_DIT: PSTATE.DIT"),
-    KernelFeature("ssbs", "FEAT_SSBS2: PSTATE.SSBS, set from SCTLR_ELx.DSSBS on exception entry"),
+    KernelFeature("uao", "FEAT_UAO: PSTATE.UAO", registers=("UAO",)),
+    KernelFeature("dit", "FEAT_DIT: PSTATE.DIT", registers=("DIT",)),
+    KernelFeature("ssbs", "FEAT_SSBS2: PSTATE.SSBS, set from SCTLR_ELx.DSSBS on exception entry", registers=("SSBS",)),
     KernelFeature("bti", "FEAT_BTI: PSTATE.BTYPE, saved in SPSR on exception entry"),
-    KernelFeature("nmi", "FEAT_NMI: PSTATE.ALLINT on exception entry"),
+    KernelFeature("nmi", "FEAT_NMI: PSTATE.ALLINT, set on exception entry", registers=("ALLINT",)),
+    KernelFeature("dpb", "FEAT_DPB: DC CVAP", registers=("DC CVAP",)),
+    KernelFeature("dpb2", "FEAT_DPB2: DC CVADP", ("dpb",), registers=("DC CVADP",)),
+    # CRC32B W0, W1, W2; CRC32CX W0, W1, X2
+    KernelFeature("crc32", "FEAT_CRC32: CRC32* and CRC32C*", probes=(0x1AC24020, 0x9AC25C20)),
     # LDADD X0, X1, [X2]; CAS X0, X1, [X2]; SWP X0, X1, [X2]
     KernelFeature("lse", "FEAT_LSE: atomic memory operations", probes=(0xF8200041, 0xC8A07C41, 0xF8208041)),
     KernelFeature("lrcpc", "FEAT_LRCPC: LDAPR", probes=(0xF8BFC020,)),  # LDAPR X0, [X1]

@@ -26,6 +26,7 @@ import attrs
 from framework.cpu.syndrome import make_key
 from framework.cpu.sysregs import SysReg, reg
 from framework.cpu.traps import HCR, SCTLR_DZE, el0_enabled, hcr_eff
+from plugins.cpu_models.features import KERNEL_FEATURES
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -36,8 +37,6 @@ DC_ZVA = make_key(1, 3, 7, 4, 1)
 
 # Registers the kernel defines itself (MIDR/MPIDR read VPIDR/VMPIDR at EL1)
 KERNEL_OWNED = ("MIDR_EL1", "MPIDR_EL1")
-# PSTATE-field registers that exist only with their feature
-PSTATE_REGS = {"UAO": "uao", "DIT": "dit", "SSBS": "ssbs"}
 
 
 def dczid_read(value: int) -> Callable[[CPUState], int]:
@@ -98,9 +97,10 @@ def id_registers(machine: Machine) -> list[SysReg]:
 
 
 def feature_gated(machine: Machine) -> list[SysReg]:
-    """The kernel's PSTATE-field registers, refined to UNDEF when their feature is off."""
+    """The kernel registers of the kernel features, refined to UNDEF while their feature is off."""
     return [
-        attrs.evolve(machine.sysregs[name], feature=feature)
-        for name, feature in PSTATE_REGS.items()
-        if name in machine.sysregs
+        attrs.evolve(machine.sysregs[name], feature=kf.name)
+        for kf in KERNEL_FEATURES
+        for name in kf.registers
+        if name in machine.sysregs and machine.sysregs[name].feature is None
     ]

@@ -259,10 +259,12 @@ def test_entry_sets_daif_and_clears_il_ss_uao(run_asm):
     assert read_log(m)[0].spsr == EL1H
 
 
-@pytest.mark.parametrize(("resume", "second_spsr"), [("eret", 0x3C9), ("branch", 0x23C9)])
+@pytest.mark.parametrize(("resume", "second_spsr"), [("eret", 0x3C9), ("branch", 0x27C9)])
 def test_allint_set_on_entry_on_max(run_asm, resume, second_spsr):
     # syndromes.md §10 (FEAT_NMI, max): ALLINT = NOT SCTLR_EL2.SPINTMASK after entry; a handler that
-    # returns by a branch keeps ALLINT = 1 and DAIF, so the next exception's SPSR shows 0x2000 | 0x3C0
+    # returns by a branch keeps ALLINT = 1 and DAIF, so the next exception's SPSR shows 0x2000 | 0x3C0.
+    # The branch is BR X19 (BTYPE 0b01, FEAT_BTI on max) and the SVC is the first instruction at its
+    # target, so SPSR also records BTYPE = 0b01 (0x400)
     action = "eret" if resume == "eret" else "by_branch"
     m = run_asm(
         install(2, "vec2")

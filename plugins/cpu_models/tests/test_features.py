@@ -13,6 +13,7 @@ import pytest
 from framework import plugins
 from framework.errors import ArmnvError
 from framework.testing import make_machine
+from plugins.cpu_models.features import KERNEL_FEATURES
 from plugins.cpu_models.tests.guest import catalog_with, nv_standins, program, taken
 
 HCR_E2H = 1 << 34
@@ -104,6 +105,22 @@ def test_ssbs_off_undefines_the_ssbs_register(run_asm):
     assert taken(m) == [(2, 0x02000000)]
     m = run_asm(program("mrs x2, ssbs"), cpu="max")
     assert taken(m) == []
+
+
+def test_kernel_features_own_their_registers():
+    m = make_machine("max")
+    for kf in KERNEL_FEATURES:
+        if kf.name in m.catalog.features:
+            for name in kf.registers:
+                assert m.sysregs[name].feature == kf.name, name
+
+
+def test_dpb2_off_undefines_dc_cvadp(run_asm):
+    m = run_asm(program("mov x2, #0\ndc cvadp, x2\ndc cvap, x2\nmrs x3, ID_AA64ISAR1_EL1"), cpu="max,dpb2=off")
+    assert taken(m) == [(2, 0x02000000)]  # only DC CVADP is UNDEFINED
+    assert m.cpu.x[3] & 0xF == 1  # DPB: FEAT_DPB without FEAT_DPB2
+    m = run_asm(program("mov x2, #0\ndc cvadp, x2\nmrs x3, ID_AA64ISAR1_EL1"), cpu="max")
+    assert taken(m) == [] and m.cpu.x[3] & 0xF == 2
 
 
 @pytest.mark.parametrize(
