@@ -151,6 +151,8 @@ class Engine:
         head = ["def _block(cpu):", "    x = cpu.x"]
         for name in sorted(ctx.uses):
             head.append(f"    {name} = cpu.{name}")
+        if ctx.uses_loop_offset:
+            head.append("    ob = 0")  # instructions run by earlier iterations of a loop block
         body = list(ctx.lines)
         flags = ctx.packed_flags() if ctx.pending is not None else None
         sync = [f"cpu.nzcv = {flags}"] if flags else []
@@ -176,14 +178,18 @@ class Engine:
         ]
         lines += ["        " + line for line in body]
         ind = " " * 12
+        if ctx.uses_loop_offset:
+            bump = [f"{ind}    ob += {n}"] if exit_[0] == "goto" else [f"{ind}        ob += {n}"]
+        else:
+            bump = []
         if exit_[0] == "goto":
-            lines += [f"{ind}if it < lim:", f"{ind}    it += 1"]
+            lines += [f"{ind}if it < lim:", f"{ind}    it += 1", *bump]
             lines += [f"{ind}    {s}" for s in back_sync]
             lines += [f"{ind}    continue", *(ind + s for s in sync)]
             lines += [f"{ind}cpu.icount += (it - 1) * {n}", f"{ind}return {pc:#x}"]
         else:
             _, c, taken, fall = exit_
-            lines += [f"{ind}if {c}:", f"{ind}    if it < lim:", f"{ind}        it += 1"]
+            lines += [f"{ind}if {c}:", f"{ind}    if it < lim:", f"{ind}        it += 1", *bump]
             lines += [f"{ind}        {s}" for s in back_sync]
             lines += [f"{ind}        continue"]
             lines += [f"{ind}    {s}" for s in sync]

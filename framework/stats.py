@@ -11,17 +11,22 @@ from framework.cpu.syndrome import EC_NAMES
 
 @attrs.define(slots=True)
 class Stats:
-    exceptions: Counter = attrs.field(factory=Counter)  # (kind or EC name, target EL)
+    # (EC, or -vector for interrupts, target EL): names are made only when printing
+    exceptions: Counter = attrs.field(factory=Counter)
     traps: Counter = attrs.field(factory=Counter)  # target EL of EC 0x18/0x1A-style traps
     blocks_translated: int = 0
 
     def exception(self, esr: int | None, vector: int, from_el: int, target_el: int) -> None:
-        if esr is None:
-            name = {0x80: "IRQ", 0x100: "FIQ", 0x180: "SError"}.get(vector, "async")
-        else:
-            ec = (esr >> 26) & 0x3F
-            name = f"{EC_NAMES.get(ec, 'EC')} (EC {ec:#04x})"
-        self.exceptions[(name, target_el)] += 1
+        self.exceptions[(-vector if esr is None else (esr >> 26) & 0x3F, target_el)] += 1
+
+    @staticmethod
+    def exception_name(kind: int) -> str:
+        if kind < 0:
+            return {0x80: "IRQ", 0x100: "FIQ", 0x180: "SError"}.get(-kind, "async")
+        return f"{EC_NAMES.get(kind, 'EC')} (EC {kind:#04x})"
+
+    def named_exceptions(self) -> dict[tuple[str, int], int]:
+        return {(self.exception_name(kind), el): n for (kind, el), n in self.exceptions.items()}
 
     def trap(self, target_el: int) -> None:
         self.traps[target_el] += 1
@@ -34,7 +39,7 @@ class Stats:
             f"blocks translated: {self.blocks_translated}",
             f"exceptions taken: {sum(self.exceptions.values())}",
         ]
-        for (name, el), n in sorted(self.exceptions.items(), key=lambda kv: (-kv[1], kv[0])):
+        for (name, el), n in sorted(self.named_exceptions().items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"  {name} -> EL{el}: {n}")
         out.append(f"traps to EL2: {self.traps.get(2, 0)}")
         return out

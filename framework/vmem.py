@@ -195,6 +195,8 @@ class MemorySystem:
         # per-machine state of the translation plugin (set by it; the kernel never looks inside)
         self.mmu: Any = None
         self._hcr_seen = 0
+        # (EL, PAN) -> context, valid until the next configuration write (see switch)
+        self._recent: dict[tuple[int, int], Context] = {}
 
     # ---- contexts ---------------------------------------------------------------------
     def context_key(self, cpu: CPUState) -> tuple:
@@ -207,13 +209,21 @@ class MemorySystem:
         return (el, cpu.pan, hcr_el2 & HCR_TRANSLATION, sr["SCTLR_EL1"] & 1, sr["SCTLR_EL2"] & 1, regime, asid, vmid)
 
     def switch(self, cpu: CPUState) -> None:
-        """Select the context of the CPU's current state."""
-        key = self.context_key(cpu)
-        ctx = self.contexts.get(key)
+        """Select the context of the CPU's current state.
+
+        Between two writes of configuration registers the context depends only on
+        PSTATE.EL and PSTATE.PAN, so exception entry and return find it in `_recent`.
+        """
+        ctx = self._recent.get((cpu.el, cpu.pan))
         if ctx is None:
-            if len(self.contexts) >= MAX_CONTEXTS:
-                self.contexts.clear()
-            ctx = self.contexts[key] = Context(regime=key[5], asid=key[6], vmid=key[7])
+            key = self.context_key(cpu)
+            ctx = self.contexts.get(key)
+            if ctx is None:
+                if len(self.contexts) >= MAX_CONTEXTS:
+                    self.contexts.clear()
+                    self._recent.clear()
+                ctx = self.contexts[key] = Context(regime=key[5], asid=key[6], vmid=key[7])
+            self._recent[(cpu.el, cpu.pan)] = ctx
         self.current = ctx
         cpu.tlb_r = ctx.tlb_r
         cpu.tlb_w = ctx.tlb_w
@@ -222,6 +232,7 @@ class MemorySystem:
 
     def config_written(self, cpu: CPUState, reg: SysReg) -> None:
         """A configuration register was written: drop what it may change (MMU-04)."""
+        self._recent.clear()
         if reg.slot in TAGGED_BASE_REGS:
             return  # the caller switches context: a new ASID/VMID gets its own TLB
         if reg.slot == "HCR_EL2":

@@ -83,6 +83,10 @@ def sync_target(cpu: CPUState) -> int:
     return el
 
 
+# the registers an exception entry to EL1 / EL2 writes and reads, by target EL
+_BANKED = {el: tuple(f"{r}_EL{el}" for r in ("SPSR", "ELR", "ESR", "FAR", "VBAR")) for el in (1, 2)}
+
+
 def take_exception(
     cpu: CPUState,
     target_el: int,
@@ -107,12 +111,13 @@ def take_exception(
     if machine.exception_entry_hooks:
         spsr = machine.adjust_saved_pstate(from_el, target_el, spsr, esr)
     sr = cpu.sr
-    sr[f"SPSR_EL{target_el}"] = spsr
-    sr[f"ELR_EL{target_el}"] = return_pc & M64
+    spsr_name, elr_name, esr_name, far_name, vbar_name = _BANKED[target_el]
+    sr[spsr_name] = spsr
+    sr[elr_name] = return_pc & M64
     if esr is not None:
-        sr[f"ESR_EL{target_el}"] = esr
+        sr[esr_name] = esr
     if far is not None:
-        sr[f"FAR_EL{target_el}"] = far & M64
+        sr[far_name] = far & M64
     # new PSTATE (syndromes.md §10)
     cpu.select_sp(target_el, 1)
     cpu.daif = PSR_DAIF
@@ -122,7 +127,7 @@ def take_exception(
     cpu.btype = 0
     cpu.excl = None
     machine.entry_pstate(cpu, target_el)
-    cpu.pc = (sr[f"VBAR_EL{target_el}"] & ~0x7FF & M64) + offset
+    cpu.pc = (sr[vbar_name] & ~0x7FF & M64) + offset
     machine.stats.exception(esr, vector, from_el, target_el)
     if machine.log_int:
         machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)

@@ -58,6 +58,7 @@ class Ctx:
         self.uses: set[str] = set()
         self.sets_btype = False  # the block ends with BR/BLR/ERET, which set PSTATE.BTYPE
         self.clear_btype_after = False  # FEAT_BTI: clear BTYPE after the block-ending helper
+        self.uses_loop_offset = False  # emitted code reads `ob`, the count of earlier loop iterations
         # the FP/SIMD access check passed earlier in this block: nothing that ends a block
         # can change its inputs, so later FP/SIMD instructions of the block skip it
         self.fp_checked = False
@@ -250,6 +251,11 @@ class Ctx:
         from framework.cpu.exceptions import undefined
 
         self.call_exit(undefined, hex(self.pc))
+
+    def insn_offset(self) -> str:
+        """Expression: instructions of this block run before the current one (loops included)."""
+        self.uses_loop_offset = True
+        return f"{self.index} + ob" if self.index else "ob"
 
     def call(self, fn: Callable[..., Any], *args: str) -> str:
         """Expression calling a helper fn(cpu, *args) that may take an exception."""

@@ -8,6 +8,7 @@ from framework.cpu import syndrome as syn
 from framework.cpu.exceptions import sync_exception, sync_target, undefined
 from framework.cpu.sysaccess import access
 from framework.cpu.traps import HCR, SCTLR_NTWI, SCTLR_UMA, el0_enabled, hcr_eff
+from framework.errors import BlockExit
 from framework.isa.codegen import Ctx
 from framework.isa.table import insn
 
@@ -198,14 +199,40 @@ def MSR_imm(ctx: Ctx, op1: int, crm: int, op2: int) -> None:
 
 
 def _emit_access(ctx: Ctx, rt: int, is_read: bool) -> None:
-    # the access ends the block, so time-reading registers see the exact count (`cpu.now()`)
+    # SYS/SYSL (TLBI, AT, DC, IC) always end the block; see _access_in_block for MRS/MSR
     key = hex((ctx.word >> 5) & 0xFFFF)
     ctx.call_exit(access, key, str(rt), str(is_read), hex(ctx.pc))
 
 
+def _access_in_block(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int, off: int) -> None:
+    """MRS inside a block: the block goes on unless the access changed what it relies on.
+
+    It ends (BlockExit at this instruction, cpu.pc = the next PC) when the access took an
+    exception, switched the memory context (the block holds the TLBs in locals), or asked
+    the run loop to look at interrupts or caches (a kick). `off` is the number of block
+    instructions before this one, so time sources read the exact count (`cpu.now()`).
+    """
+    cpu.insn_off = off
+    tlb = cpu.tlb_r
+    nxt = access(cpu, key, rt, is_read, pc)
+    if nxt != pc + 4 or cpu.tlb_r is not tlb or cpu.deadline <= cpu.icount:
+        cpu.pc = nxt
+        raise BlockExit(pc)
+
+
+def _emit_sysreg_access(ctx: Ctx, rt: int, is_read: bool) -> None:
+    key = hex((ctx.word >> 5) & 0xFFFF)
+    ctx.emit(ctx.call(_access_in_block, key, str(rt), str(is_read), hex(ctx.pc), ctx.insn_offset()))
+
+
 @insn("1101010100 L:1 1 o0:1 op1:3 crn:4 crm:4 op2:3 rt:5")
 def MRS_MSR(ctx: Ctx, L: int, o0: int, op1: int, crn: int, crm: int, op2: int, rt: int) -> None:
-    _emit_access(ctx, rt, bool(L))
+    # a write ends the block: later instructions may depend on the register (CPACR_EL1.FPEN
+    # decides the block's FP check), as on the reference, where such writes end the TB
+    if L:
+        _emit_sysreg_access(ctx, rt, True)
+    else:
+        _emit_access(ctx, rt, False)
 
 
 @insn("1101010100 L:1 01 op1:3 crn:4 crm:4 op2:3 rt:5")

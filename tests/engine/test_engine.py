@@ -229,3 +229,52 @@ def test_fetch_from_unbacked_memory_is_an_instruction_abort():
     for m in run_both(src):
         assert m.cpu.sr["ESR_EL2"] == 0x86000010
         assert m.cpu.sr["ELR_EL2"] == m.cpu.sr["FAR_EL2"] == 0x60000000
+
+
+def test_counter_read_inside_a_loop_block_sees_the_exact_instruction_count():
+    # max has CNTFRQ = 1 GHz and one instruction is one virtual nanosecond, so CNTVCT_EL0 reads
+    # the number of instructions executed before the MRS: 1 + 3 * 99 for the last pass
+    src = """
+    mov x12, #100
+1:  mrs x11, cntvct_el0
+    subs x12, x12, #1
+    b.ne 1b
+"""
+    translated, single = run_both(src)
+    assert translated.cpu.x[11] == single.cpu.x[11] == 1 + 3 * 99
+    assert any("while True" in b.source for b in translated.engine.blocks.values())
+
+
+def test_timer_interrupt_is_taken_at_the_same_instruction_in_both_modes():
+    # the EL2 physical timer (PPI 26, wired straight to the IRQ line without a GIC) fires
+    # 1000 ns after it is armed; with HCR_EL2.IMO the IRQ goes to EL2's IRQ vector (+0x280)
+    src = """
+    adr x9, irq_vectors
+    msr vbar_el2, x9
+    mov x9, #(1 << 4)
+    msr hcr_el2, x9
+    mov x9, #1000
+    msr cnthp_tval_el2, x9
+    mov x9, #1
+    msr cnthp_ctl_el2, x9
+    msr daifclr, #2
+    mov x13, #0
+spin:
+    add x13, x13, #1
+    add x14, x13, #2
+    b spin
+
+    .balign 2048
+irq_vectors:
+    .rept 5
+    b .
+    .balign 128
+    .endr
+    mrs x20, elr_el2
+    mrs x21, cntpct_el0
+    b _armnv_exit
+"""
+    translated, single = run_both(src, max_insns=10_000)
+    assert translated.stop.kind == single.stop.kind == "exit"
+    assert state(translated) == state(single)
+    assert translated.cpu.x[21] >= 1000
