@@ -78,6 +78,8 @@ lint: $(TEST_STAMP)
 
 test: $(TEST_STAMP) toolchain lint
 	$(VPYTHON) -m pytest -q -n $(PYTEST_N) tests plugins
+	@echo "the same suite again, one instruction per block (translated and single-step must agree)"
+	ARMNV_ENGINE=single $(VPYTHON) -m pytest -q -n $(PYTEST_N) tests plugins
 
 bench: $(TEST_STAMP) toolchain
 	$(VPYTHON) bench/run.py $(BENCH_ARGS)

@@ -105,6 +105,13 @@ def assemble(source: str, *, base: int = TEXT_BASE, wrap: bool = True) -> Path:
 
 
 def make_machine(cpu: str = "max", **config: Any) -> Machine:
+    """A machine whose guest stdout is captured in ``machine.stdout.data``.
+
+    ``ARMNV_ENGINE=single`` in the environment makes one-instruction blocks the default,
+    so a whole test suite can be run again in that engine mode (`make test` does).
+    """
+    if os.environ.get("ARMNV_ENGINE") == "single":
+        config.setdefault("one_insn_per_block", True)
     return Machine(MachineConfig(cpu=cpu, **config), stdout=_Capture())
 
 

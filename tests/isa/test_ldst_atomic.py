@@ -3,44 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-BUF = 0x4010_0000
-M64 = (1 << 64) - 1
+from ldst_support import BUF, sym, with_vectors
 
 # the memory operand and the register operand: in every size the memory value is negative and the
 # register value positive (signed and unsigned order disagree), and their sum carries out exactly
 MEM = 0xF0E1D2C3B4A59687
 REG = 0x0F1E2D3C4B5A6979
-
-VECTORS = """
-    .balign 2048
-vectors:
-    .rept 16
-    adr x28, .
-    mov x0, #0x18
-    adr x1, vec_exit_block
-    hlt #0xf000
-    b .
-    .balign 128
-    .endr
-    .balign 8
-vec_exit_block:
-    .quad 0x20026, 1
-"""
-
-
-def with_vectors(body: str) -> str:
-    return f"""
-    adr x9, vectors
-    msr vbar_el2, x9
-{body}
-    b _armnv_exit
-{VECTORS}
-"""
-
-
-def sym(m, name: str) -> int:
-    return next(addr for addr, n in m.symbols.items() if n == name)
 
 
 def fill_slots(*values: int, at: int = BUF):

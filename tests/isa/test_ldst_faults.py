@@ -8,30 +8,14 @@ so these tests do not depend on page tables.
 from __future__ import annotations
 
 import pytest
+from ldst_support import BUF, VECTORS, sym
 
 from framework import hookimpl
 from framework.vmem import TranslationFault
 
-BUF = 0x4010_0000
 FAULT_PAGE = 0x4020_0000  # stage-2 translation fault, level 3
 RO_PAGE = 0x4020_2000  # writes: permission fault, level 3 (the page below is plain RAM)
 EL1_ONLY_PAGE = 0x4020_4000  # EL0 permissions: permission fault, level 3
-
-VECTORS = """
-    .balign 2048
-vectors:
-    .rept 16
-    adr x28, .
-    mov x0, #0x18
-    adr x1, vec_exit_block
-    hlt #0xf000
-    b .
-    .balign 128
-    .endr
-    .balign 8
-vec_exit_block:
-    .quad 0x20026, 1
-"""
 
 
 def with_vectors(body: str) -> str:
@@ -56,10 +40,6 @@ def at_el1(body: str) -> str:
     eret
 el1_code:
 {body}""")
-
-
-def sym(m, name: str) -> int:
-    return next(addr for addr, n in m.symbols.items() if n == name)
 
 
 class StandInTranslation:

@@ -3,27 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from ldst_support import BUF, PATTERN, RAM_END, VECTORS, fill, le, sym
 
-BUF = 0x4010_0000
-RAM_END = 0x6000_0000
-PATTERN = bytes(range(0x80, 0xC0))
 ONES = (1 << 128) - 1
-
-VECTORS = """
-    .balign 2048
-vectors:
-    .rept 16
-    adr x28, .
-    mov x0, #0x18
-    adr x1, vec_exit_block
-    hlt #0xf000
-    b .
-    .balign 128
-    .endr
-    .balign 8
-vec_exit_block:
-    .quad 0x20026, 1
-"""
 
 
 def with_vectors(body: str) -> str:
@@ -35,21 +17,6 @@ def with_vectors(body: str) -> str:
     b _armnv_exit
 {VECTORS}
 """
-
-
-def fill(data: bytes, at: int = BUF):
-    def setup(m):
-        m.bus.write_bytes(at, data)
-
-    return setup
-
-
-def sym(m, name: str) -> int:
-    return next(addr for addr, n in m.symbols.items() if n == name)
-
-
-def le(data: bytes, off: int, n: int) -> int:
-    return int.from_bytes(data[off : off + n], "little")
 
 
 def ones_in_v(*regs: int):
