@@ -239,9 +239,10 @@ def armnv_at(cpu: CPUState, op: str, va: int) -> int | None:
     ``S12E1W``, ``S12E0R``, ``S12E0W``. Return None for operations the
     plugin does not handle.
 
-    Ordering: the MMU plugin's general implementation is plain; a feature
-    that gives one operation its own meaning (FEAT_PAN2's S1E1RP/S1E1WP,
-    pan.md §4) is ``tryfirst`` and returns None for every other ``op``.
+    Ordering: the MMU plugin's AT rows call this hook first and perform the
+    ordinary translation themselves when every implementation returns None,
+    so a feature that gives one operation its own meaning returns a PAR for
+    that ``op`` only and None for every other.
     """
 
 

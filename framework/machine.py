@@ -302,12 +302,22 @@ class Machine:
             elr=return_pc,
             pc=cpu.pc,
             pstate=cpu.pstate_bits(),
+            **self.log_fields("exception.entry"),
         )
         if "cpu" in self.debug:
             self.logger.msg("cpu.dump", text=self.cpu_dump())
 
+    def log_fields(self, event: str) -> dict[str, Any]:
+        """Extra fields plugins add to a log event (hook armnv_log_fields)."""
+        fields: dict[str, Any] = {}
+        for extra in self.hook.armnv_log_fields(cpu=self.cpu, event=event):
+            fields.update(extra or {})
+        return fields
+
     def log_return(self, from_el: int, to_el: int, pc: int, spsr: int) -> None:
-        self.logger.msg("exception.return", from_el=from_el, to_el=to_el, pc=pc, spsr=spsr)
+        self.logger.msg(
+            "exception.return", from_el=from_el, to_el=to_el, pc=pc, spsr=spsr, **self.log_fields("exception.return")
+        )
 
     def log_mmu_fault(self, va: int, esr: int, target_el: int) -> None:
         if "mmu" in self.debug:

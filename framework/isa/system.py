@@ -48,6 +48,8 @@ def _brk(cpu: CPUState, imm: int, pc: int) -> int:
 
 
 def _hlt(cpu: CPUState, imm: int, pc: int) -> int:
+    # semihosting serves every EL here, EL0 included (the reference refuses EL0 calls unless
+    # its userspace option is on); any other HLT is UNDEFINED (no halting debug)
     if imm != SEMIHOSTING_HLT:
         return undefined(cpu, pc)
     cpu.pc = pc

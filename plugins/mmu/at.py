@@ -129,7 +129,13 @@ def at_registers(walker_of) -> list[SysReg]:
     for op in AT_OPS:
 
         def write(cpu: CPUState, value: int, op: AtOp = op) -> None:
-            execute(walker_of(cpu.machine), cpu, op, value)
+            # a feature may give the operation its own meaning first (hook armnv_at)
+            machine = cpu.machine
+            par = machine.hook.armnv_at(cpu=cpu, op=op.name.removeprefix("AT "), va=value)
+            if par is None:
+                execute(walker_of(machine), cpu, op, value)
+            else:
+                cpu.sr["PAR_EL1"] = par
 
         regs.append(
             reg(

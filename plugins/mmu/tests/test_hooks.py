@@ -159,3 +159,33 @@ def test_mmu_on_gives_the_same_results_with_few_walks(run_asm):
     # 16 KiB of data: one walk per page and access kind, not one per access
     data_walks = [va for va in walks if DATA <= va < DATA + 0x4000]
     assert len(data_walks) <= 8
+
+
+class AtS1e1rAnswers:
+    """A stand-in for a feature that gives AT S1E1R its own meaning (hook armnv_at)."""
+
+    @hookimpl
+    def armnv_at(self, cpu, op, va):
+        return 0xABC00 if op == "S1E1R" else None
+
+
+def test_at_hook_answers_before_the_walk_and_declines_other_operations(run_asm):
+    def setup(m):
+        m.pm.register(AtS1e1rAnswers())
+
+    m = run_asm(
+        """
+    movz x1, #0x4000, lsl #16
+    at s1e1r, x1
+    isb
+    mrs x11, par_el1
+    at s1e1w, x1
+    isb
+    mrs x12, par_el1
+""",
+        setup=setup,
+    )
+    assert m.cpu.x[11] == 0xABC00
+    # AT S1E1W is left to the MMU: stage 1 off at EL1, so the VA is the PA with Device-nGnRnE
+    # attributes (mmu.md MMU-07: 0x…B00 with NS = 1, SH = 0b10, bit 11 RES1)
+    assert m.cpu.x[12] == 0x40000B00
