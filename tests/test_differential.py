@@ -14,7 +14,6 @@ ARMNV_DIFF_SEQUENCES sets the number of sequences (default 300).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 from collections.abc import Callable
@@ -42,10 +41,6 @@ BASE = 28  # holds the scratch address; no instruction but a writeback may chang
 BASE2 = 27  # a 16-byte aligned scratch address for atomics and exclusives; never written
 # x28 stays within [BASE_LO, BASE_HI] of the buffer, so every offset form below stays inside it
 BASE_LO, BASE_HI = 0x200, 0x600
-
-# the groups written after the single-register forms join the mix once they exist
-HAVE_PAIR = importlib.util.find_spec("framework.isa.ldst_pair") is not None
-HAVE_ATOMIC = importlib.util.find_spec("framework.isa.ldst_excl") is not None
 
 FP_SIZES = ((1, "b"), (2, "h"), (4, "s"), (8, "d"), (16, "q"))
 CONDS = ("eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al", "nv")
@@ -449,11 +444,9 @@ class SequenceGen:
             (self.flagm, 2),
             (self.load_store, 10),
             (self.branch, 5),
+            (self.pair, 4),
+            (self.atomic, 4),
         ]
-        if HAVE_PAIR:
-            kinds.append((self.pair, 4))
-        if HAVE_ATOMIC:
-            kinds.append((self.atomic, 4))
         return kinds
 
     def generate(self) -> list[str]:
