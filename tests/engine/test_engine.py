@@ -278,3 +278,52 @@ irq_vectors:
     assert translated.stop.kind == single.stop.kind == "exit"
     assert state(translated) == state(single)
     assert translated.cpu.x[21] >= 1000
+
+
+def test_exception_traces_and_counters_are_identical_in_both_modes(tmp_path):
+    # -d int (as JSON lines) and the always-on counters of a run with synchronous exceptions
+    # and a timer interrupt must not depend on how the code was split into blocks
+    elf = assemble("""
+    adr x9, tvec
+    msr vbar_el2, x9
+    mov x9, #(1 << 4)
+    msr hcr_el2, x9
+    mov x9, #700
+    msr cnthp_tval_el2, x9
+    mov x9, #1
+    msr cnthp_ctl_el2, x9
+    mov x13, #0
+loop:
+    add x13, x13, #1
+    hvc #5
+    cmp x13, #40
+    b.ne loop
+    msr daifclr, #2
+1:  add x14, x14, #1
+    b 1b
+
+    .balign 2048
+tvec:
+    .rept 4
+    b .
+    .balign 128
+    .endr
+    eret                      // +0x200: HVC from EL2 with SP_EL2
+    .balign 128
+    mov x9, #0                // +0x280: the timer IRQ: stop it and leave
+    msr cnthp_ctl_el2, x9
+    b _armnv_exit
+""")
+    runs = []
+    for single in (False, True):
+        log = tmp_path / f"int-{single}.json"
+        m = make_machine(one_insn_per_block=single, debug=frozenset({"int"}), log_format="json", log_file=str(log))
+        m.load(str(elf))
+        m.cpu.x[31] = STACK_TOP
+        stop = m.run(100_000)
+        m.close()
+        runs.append((log.read_text().splitlines(), dict(m.stats.exceptions), m.cpu.icount, stop.kind))
+    (trace_a, counts_a, n_a, kind_a), (trace_b, counts_b, n_b, kind_b) = runs
+    assert kind_a == kind_b == "exit"
+    assert len(trace_a) > 40 and trace_a == trace_b
+    assert counts_a == counts_b and n_a == n_b
