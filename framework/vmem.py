@@ -406,20 +406,44 @@ class MemorySystem:
     def external_abort(self, cpu: CPUState, va: int, pa: int, write: bool, pc: int, acc_flags: int):
         self.data_abort(cpu, va, TranslationFault(syn.FSC_EXTERNAL), write, pc, acc_flags)
 
-    # ---- EL2-regime accesses (FEAT_NV2 VNCR page) ----------------------------------------
-    def el2_load64(self, cpu: CPUState, va: int, pc: int) -> int:
-        pa = self.machine.el2_data_translate(cpu, va, False, pc)
+    # ---- EL2-regime accesses (a ToMemory access decision, FEAT_NV2's VNCR page) ------------
+    def el2_translate(self, cpu: CPUState, va: int, write: bool, pc: int) -> int:
+        """Translate a 64-bit access made in the EL2 (E2H = 0) or EL2&0 (E2H = 1) regime.
+
+        Privileged EL2 permissions, PAN never applies, stage 1 only (NV2-06). A fault is a
+        Data Abort to EL2 with EC 0x25 and ISS.VNCR set, even from EL1 (NV2-14, U-2).
+        """
+        regime = REGIME_EL20 if cpu.sr["HCR_EL2"] & HCR_E2H else REGIME_EL2
         try:
-            return self.bus.read(pa, 8)
+            tr = self.translate(cpu, va, Access(write=write, el=2, pan=False, regime=regime))
+        except TranslationFault as fault:
+            self.vncr_abort(cpu, va, fault, write, pc)
+        return tr.pa
+
+    def vncr_abort(self, cpu: CPUState, va: int, fault: TranslationFault, write: bool, pc: int):
+        esr = syn.abort(syn.EC_DABT_SAME, fault.fsc, wnr=write, vncr=True)
+        self._abort(cpu, 2, esr, va, pc, fault)
+
+    def _el2_big_endian(self, cpu: CPUState) -> bool:
+        return bool(cpu.sr["SCTLR_EL2"] >> 25 & 1)  # SCTLR_EL2.EE gives the byte order (NV2-07)
+
+    def el2_load64(self, cpu: CPUState, va: int, pc: int) -> int:
+        pa = self.el2_translate(cpu, va, False, pc)
+        try:
+            value = self.bus.read(pa, 8)
         except BusError:
-            self.machine.el2_data_fault(cpu, va, TranslationFault(syn.FSC_EXTERNAL), False, pc)
-            raise
+            self.vncr_abort(cpu, va, TranslationFault(syn.FSC_EXTERNAL), False, pc)
+        if self._el2_big_endian(cpu):
+            value = int.from_bytes(value.to_bytes(8, "little"), "big")
+        return value
 
     def el2_store64(self, cpu: CPUState, va: int, value: int, pc: int) -> None:
-        pa = self.machine.el2_data_translate(cpu, va, True, pc)
+        pa = self.el2_translate(cpu, va, True, pc)
+        if self._el2_big_endian(cpu):
+            value = int.from_bytes(value.to_bytes(8, "little"), "big")
         try:
             self.bus.write(pa, 8, value)
         except BusError:
-            self.machine.el2_data_fault(cpu, va, TranslationFault(syn.FSC_EXTERNAL), True, pc)
-            raise
-        self.code_written(pa - self.ram_base, 8)
+            self.vncr_abort(cpu, va, TranslationFault(syn.FSC_EXTERNAL), True, pc)
+        if self.ram_base <= pa < self.ram_end:
+            self.code_written(pa - self.ram_base, 8)
