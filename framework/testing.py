@@ -59,6 +59,37 @@ SECTIONS {{
 """
 
 
+# A vector table (label `vectors`) whose 16 entries record their own address in x28 and stop
+# the machine with exit status 1 (SYS_EXIT, ADP_Stopped_ApplicationExit), so a test can look
+# at ESR/ELR/FAR/SPSR after an exception. `with_stop_vectors` installs it at EL2 around a body.
+STOP_VECTORS = """
+    .balign 2048
+vectors:
+    .rept 16
+    adr x28, .
+    mov x0, #0x18
+    adr x1, vec_exit_block
+    hlt #0xf000
+    b .
+    .balign 128
+    .endr
+    .balign 8
+vec_exit_block:
+    .quad 0x20026, 1
+"""
+
+
+def with_stop_vectors(body: str) -> str:
+    """`body` with VBAR_EL2 pointing at STOP_VECTORS; falling off its end exits normally."""
+    return f"""
+    adr x9, vectors
+    msr vbar_el2, x9
+{body}
+    b _armnv_exit
+{STOP_VECTORS}
+"""
+
+
 def cache_dir() -> Path:
     base = os.environ.get("ARMNV_ASM_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "armnv", "asm"
@@ -164,4 +195,13 @@ def run_asm(asm) -> Callable[..., Machine]:
     return run_program
 
 
-__all__ = ["STACK_TOP", "TEXT_BASE", "StopReason", "assemble", "make_machine", "run_program"]
+__all__ = [
+    "STACK_TOP",
+    "STOP_VECTORS",
+    "TEXT_BASE",
+    "StopReason",
+    "assemble",
+    "make_machine",
+    "run_program",
+    "with_stop_vectors",
+]

@@ -243,8 +243,8 @@ def _el1_physical_denied(cpu: CPUState, bits: dict[int, int]) -> Decision | None
     return None
 
 
-def _counter_check(physical: bool):
-    el0_bit = EL0PCTEN if physical else EL0VCTEN
+def _access_check(physical: bool, el0_bit: int, el1_bit: int):
+    """EL0/EL1 access rule of a counter or timer: the EL0 enable, then (physical only) EL2's."""
 
     def check(cpu: CPUState, is_read: bool) -> Decision | None:
         el = cpu.el
@@ -254,26 +254,17 @@ def _counter_check(physical: bool):
             denied = _el0_denied(cpu, el0_bit)
             if denied is not None:
                 return denied
-        return _el1_physical_denied(cpu, EL1PCTEN) if physical else None
+        return _el1_physical_denied(cpu, el1_bit) if physical else None
 
     return check
+
+
+def _counter_check(physical: bool):
+    return _access_check(physical, EL0PCTEN if physical else EL0VCTEN, EL1PCTEN)
 
 
 def _timer_check(t: TimerDef):
-    physical = t.physical
-    el0_bit = EL0PTEN if physical else EL0VTEN
-
-    def check(cpu: CPUState, is_read: bool) -> Decision | None:
-        el = cpu.el
-        if el == 2:
-            return None
-        if el == 0:
-            denied = _el0_denied(cpu, el0_bit)
-            if denied is not None:
-                return denied
-        return _el1_physical_denied(cpu, EL1PCEN) if physical else None
-
-    return check
+    return _access_check(t.physical, EL0PTEN if t.physical else EL0VTEN, EL1PCEN)
 
 
 def _cntfrq_check(cpu: CPUState, is_read: bool) -> Decision | None:

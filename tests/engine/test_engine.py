@@ -6,23 +6,7 @@ from __future__ import annotations
 import pytest
 
 from framework.testing import STACK_TOP, assemble, make_machine
-
-# A vector table at EL2 whose every entry stops the machine with exit status 1 (SYS_EXIT, reason
-# ADP_Stopped_ApplicationExit, subcode 1) after the exception is taken, so a test sees ESR/ELR.
-VECTORS = """
-    .balign 2048
-vectors:
-    .rept 16
-    mov x0, #0x18
-    adr x1, vec_exit_block
-    hlt #0xf000
-    b .
-    .balign 128
-    .endr
-    .balign 8
-vec_exit_block:
-    .quad 0x20026, 1
-"""
+from framework.testing import with_stop_vectors as with_vectors
 
 
 def run_both(source: str, max_insns: int = 100_000, wrap: bool = True):
@@ -42,16 +26,6 @@ def state(m):
     cpu = m.cpu
     sr = {k: cpu.sr[k] for k in ("ESR_EL2", "ELR_EL2", "FAR_EL2", "SPSR_EL2")}
     return (list(cpu.x), cpu.nzcv, cpu.pc, cpu.el, cpu.icount, sr, m.stop.kind, m.stop.exit_code)
-
-
-def with_vectors(body: str) -> str:
-    return f"""
-    adr x9, vectors
-    msr vbar_el2, x9
-{body}
-    b _armnv_exit
-{VECTORS}
-"""
 
 
 def test_precise_fault_keeps_earlier_registers_and_drops_later_ones():

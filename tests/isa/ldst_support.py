@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from framework.testing import STOP_VECTORS, with_stop_vectors
+
 BUF = 0x4010_0000
 
 
@@ -14,31 +16,8 @@ PATTERN = bytes(range(0x80, 0xC0))
 RAM_END = 0x6000_0000
 
 
-VECTORS = """
-    .balign 2048
-vectors:
-    .rept 16
-    adr x28, .
-    mov x0, #0x18
-    adr x1, vec_exit_block
-    hlt #0xf000
-    b .
-    .balign 128
-    .endr
-    .balign 8
-vec_exit_block:
-    .quad 0x20026, 1
-"""
-
-
-def with_vectors(body: str) -> str:
-    return f"""
-    adr x9, vectors
-    msr vbar_el2, x9
-{body}
-    b _armnv_exit
-{VECTORS}
-"""
+VECTORS = STOP_VECTORS
+with_vectors = with_stop_vectors
 
 
 def fill(data: bytes, at: int = BUF):
