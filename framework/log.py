@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import structlog
 
+from framework.arch import ESR_EC
 from framework.errors import ArmnvError
 
 CATEGORIES = {
@@ -103,12 +104,12 @@ def disasm_line(pc: int, word: int, asm: str) -> str:
 
 def _exception_entry(ev: dict[str, Any]) -> str:
     if ev["kind"] == "sync":
-        num, name = _SYNC_EXCP.get((ev["esr"] >> 26) & 0x3F, EXCP_UDEF)
+        num, name = _SYNC_EXCP.get(ESR_EC.get(ev["esr"]), EXCP_UDEF)
     else:
         num, name = _ASYNC_EXCP.get((ev["kind"], bool(ev.get("virtual"))), (0, ev["kind"]))
     lines = [f"Taking exception {num} [{name}] on CPU 0", f"...from EL{ev['from_el']} to EL{ev['to_el']}"]
     if ev.get("esr") is not None:
-        lines.append(f"...with ESR {(ev['esr'] >> 26) & 0x3F:#x}/{ev['esr']:#x}")
+        lines.append(f"...with ESR {ESR_EC.get(ev['esr']):#x}/{ev['esr']:#x}")
     if ev.get("far") is not None:
         lines.append(f"...with FAR {ev['far']:#x}")
     lines.append(f"...with SPSR {ev['spsr']:#x}")

@@ -15,13 +15,29 @@ from typing import IO, Any
 import attrs
 
 from framework import plugins
+from framework.arch import (
+    HCR_AMO,
+    HCR_ARMV80_BITS,
+    HCR_E2H,
+    HCR_FMO,
+    HCR_IMO,
+    HCR_TGE,
+    PSTATE_C,
+    PSTATE_DAIF,
+    PSTATE_N,
+    PSTATE_V,
+    PSTATE_Z,
+    SCTLR_A,
+    SCTLR_DSSBS,
+    SCTLR_SPINTMASK,
+    describe_hcr,
+)
 from framework.bus import Bus
-from framework.cpu.exceptions import HCR_TGE, illegal_state
+from framework.cpu.exceptions import illegal_state
 from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
 from framework.cpu.state import CPUState
 from framework.cpu.sysregs import Registry, SysReg
-from framework.cpu.traps import describe_hcr
 from framework.devices.timer import GenericTimer
 from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
@@ -36,8 +52,7 @@ GICD_BASE = 0x0800_0000
 GICR_BASE = 0x080A_0000
 
 # HCR_EL2 bits of the base architecture (Armv8.0 [33:0] + E2H for VHE)
-HCR_BASE_MASK = (1 << 34) - 1 | (1 << 34)
-HCR_E2H = 1 << 34
+HCR_BASE_MASK = HCR_ARMV80_BITS | HCR_E2H
 
 
 @attrs.define(frozen=True, slots=True)
@@ -151,7 +166,7 @@ class Machine:
             sr.setdefault(name, 0)
         cpu.el = 2
         cpu.spsel = 1
-        cpu.daif = 0x3C0
+        cpu.daif = PSTATE_DAIF.mask
         cpu.icount = 0
         self.mem.switch(cpu)
 
@@ -241,9 +256,9 @@ class Machine:
         """Feature rules for PSTATE on exception entry (syndromes.md §10)."""
         sctlr = cpu.sr[f"SCTLR_EL{target_el}"]
         if "ssbs" in self.features:
-            cpu.ssbs = (sctlr >> 44) & 1
+            cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
         if "nmi" in self.features:
-            cpu.allint = 0 if (sctlr >> 62) & 1 else 1
+            cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
         if self._entry_pstate_hooks:
             self.hook.armnv_entry_pstate(cpu=cpu, target_el=target_el)
 
@@ -263,7 +278,7 @@ class Machine:
         if cpu.el == 1:
             return 1 if cpu.uao else 0
         if cpu.el == 2:
-            e2h_tge = cpu.sr["HCR_EL2"] >> 27 & 1 and cpu.sr["HCR_EL2"] >> 34 & 1
+            e2h_tge = cpu.sr["HCR_EL2"] & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE
             return 2 if cpu.uao or not e2h_tge else 0
         return 0
 
@@ -280,12 +295,12 @@ class Machine:
         el = cpu.el
         if el == 0:
             hcr = cpu.sr["HCR_EL2"]
-            el = 2 if hcr & HCR_TGE and hcr >> 34 & 1 else 1
-        return bool(cpu.sr[f"SCTLR_EL{max(el, 1)}"] & 2)
+            el = 2 if hcr & HCR_TGE and hcr & HCR_E2H else 1
+        return bool(cpu.sr[f"SCTLR_EL{max(el, 1)}"] & SCTLR_A)
 
     # ---- logging -------------------------------------------------------------------------------
     def log_exception(self, from_el, target_el, vector, esr, return_pc, spsr, far) -> None:
-        from framework.cpu.exceptions import HCR_AMO, HCR_FMO, HCR_IMO, KIND_NAMES
+        from framework.cpu.exceptions import KIND_NAMES
 
         cpu = self.cpu
         # an interrupt taken to EL1 while HCR_EL2 routes the physical one to EL2 is virtual
@@ -349,7 +364,7 @@ class Machine:
             if i == 28:
                 cells.append(f"SP={cpu.x[31]:016x}")
             lines.append(" ".join(cells))
-        n, z, c, v = (cpu.nzcv >> 31) & 1, (cpu.nzcv >> 30) & 1, (cpu.nzcv >> 29) & 1, (cpu.nzcv >> 28) & 1
+        n, z, c, v = (cpu.nzcv & bit for bit in (PSTATE_N, PSTATE_Z, PSTATE_C, PSTATE_V))
         flags = ("N" if n else "-") + ("Z" if z else "-") + ("C" if c else "-") + ("V" if v else "-")
         words = [w for part in self.hook.armnv_cpu_dump(cpu=cpu) for w in (part or [])]
         pstate = f"PSTATE={cpu.pstate_bits():016x} {flags} NS EL{cpu.el}{'h' if cpu.spsel else 't'}"

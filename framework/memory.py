@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framework.arch import ESR_ISS
 from framework.errors import BusError, ExceptionTaken
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ ACC_FORCE_SLOW = 1 << 35  # never use the TLB fast path
 ACC_ACQREL = 1 << 36
 ACC_PAIR = 1 << 37
 ACC_ALIGNED = ACC_EXCL | ACC_ATOMIC
-ISS_MASK = (1 << 25) - 1
+ISS_MASK = ESR_ISS.mask
 
 VIEW_NAMES = {1: "m8", 2: "m16", 4: "m32", 8: "m64"}
 VIEW_SHIFT = {1: 0, 2: 1, 4: 2, 8: 3}

@@ -6,6 +6,7 @@ from collections import Counter
 
 import attrs
 
+from framework.arch import ESR_EC
 from framework.cpu.syndrome import EC_NAMES
 
 
@@ -17,7 +18,7 @@ class Stats:
     blocks_translated: int = 0
 
     def exception(self, esr: int | None, vector: int, from_el: int, target_el: int) -> None:
-        self.exceptions[(-vector if esr is None else (esr >> 26) & 0x3F, target_el)] += 1
+        self.exceptions[(-vector if esr is None else ESR_EC.get(esr), target_el)] += 1
 
     @staticmethod
     def exception_name(kind: int) -> str:

@@ -23,8 +23,27 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from framework.arch import (
+    HCR_DC,
+    HCR_DCT,
+    HCR_E2H,
+    HCR_FWB,
+    HCR_NV,
+    HCR_NV1,
+    HCR_PTW,
+    HCR_TGE,
+    HCR_VM,
+    HPFAR_FIPA,
+    SCTLR_EE,
+    SCTLR_M,
+    TCR_A1,
+    TCR_AS,
+    TTBR_ASID,
+    VTCR_VS,
+    VTTBR_VMID,
+)
 from framework.cpu import syndrome as syn
-from framework.cpu.exceptions import HCR_E2H, HCR_TGE, hcr, take_exception
+from framework.cpu.exceptions import take_exception
 from framework.errors import BusError, ExceptionTaken
 from framework.memory import ACC_ALIGNED, ACC_UNPRIV, ISS_MASK, PAGE
 
@@ -41,7 +60,7 @@ REGIME_EL20 = "EL2&0"
 # HCR_EL2 bits that change how addresses translate: VM, PTW, DC, TGE, E2H, NV, NV1, FWB, DCT.
 # A change of one of them flushes every TLB (the reference does, NV-05, MMU-04); the
 # other bits (traps, virtual interrupt lines) leave translations alone.
-HCR_TRANSLATION = (1 << 0) | (1 << 2) | (1 << 12) | HCR_TGE | HCR_E2H | (1 << 42) | (1 << 43) | (1 << 46) | (1 << 57)
+HCR_TRANSLATION = HCR_VM | HCR_PTW | HCR_DC | HCR_TGE | HCR_E2H | HCR_NV | HCR_NV1 | HCR_FWB | HCR_DCT
 
 # Base registers whose entries are tagged by ASID or VMID: writing them switches to the
 # context of the new ASID/VMID instead of dropping everything. Entries of the same
@@ -73,14 +92,14 @@ def current_asid(cpu: CPUState, regime: str) -> int:
         tcr, ttbr0, ttbr1 = sr["TCR_EL2"], "TTBR0_EL2", "TTBR1_EL2"
     else:
         return 0
-    asid = sr[ttbr1 if tcr >> 22 & 1 else ttbr0] >> 48
-    return asid if tcr >> 36 & 1 else asid & 0xFF
+    asid = TTBR_ASID.get(sr[ttbr1 if tcr & TCR_A1 else ttbr0])
+    return asid if tcr & TCR_AS else asid & 0xFF
 
 
 def current_vmid(cpu: CPUState) -> int:
     """VTTBR_EL2.VMID, 16 bits when VTCR_EL2.VS is set, else 8."""
-    vmid = cpu.sr["VTTBR_EL2"] >> 48
-    return vmid if cpu.sr["VTCR_EL2"] >> 19 & 1 else vmid & 0xFF
+    vmid = VTTBR_VMID.get(cpu.sr["VTTBR_EL2"])
+    return vmid if cpu.sr["VTCR_EL2"] & VTCR_VS else vmid & 0xFF
 
 
 @attrs.define(slots=True)
@@ -206,7 +225,16 @@ class MemorySystem:
         regime = regime_of(el, hcr_el2)
         asid = current_asid(cpu, regime)
         vmid = current_vmid(cpu) if regime == REGIME_EL10 else 0
-        return (el, cpu.pan, hcr_el2 & HCR_TRANSLATION, sr["SCTLR_EL1"] & 1, sr["SCTLR_EL2"] & 1, regime, asid, vmid)
+        return (
+            el,
+            cpu.pan,
+            hcr_el2 & HCR_TRANSLATION,
+            sr["SCTLR_EL1"] & SCTLR_M,
+            sr["SCTLR_EL2"] & SCTLR_M,
+            regime,
+            asid,
+            vmid,
+        )
 
     def switch(self, cpu: CPUState) -> None:
         """Select the context of the CPU's current state.
@@ -361,7 +389,7 @@ class MemorySystem:
             self.data_abort(cpu, va, TranslationFault(syn.FSC_ALIGNMENT), write, pc, acc_flags)
 
     def abort_target(self, cpu: CPUState, fault: TranslationFault) -> int:
-        if fault.stage2 or (cpu.el == 0 and hcr(cpu) & HCR_TGE) or cpu.el == 2:
+        if fault.stage2 or (cpu.el == 0 and cpu.sr["HCR_EL2"] & HCR_TGE) or cpu.el == 2:
             return 2
         return max(cpu.el, 1)
 
@@ -393,8 +421,8 @@ class MemorySystem:
 
     def _abort(self, cpu: CPUState, target: int, esr: int, va: int, pc: int, fault: TranslationFault):
         if target == 2 and fault.ipa is not None:
-            # HPFAR_EL2.FIPA = IPA[51:12] in bits [43:4] (MMU-06)
-            cpu.sr["HPFAR_EL2"] = ((fault.ipa >> 12) & ((1 << 40) - 1)) << 4
+            # HPFAR_EL2.FIPA = IPA[51:12] (MMU-06)
+            cpu.sr["HPFAR_EL2"] = HPFAR_FIPA.put(fault.ipa >> 12)
         self.machine.log_mmu_fault(va, esr, target)
         take_exception(cpu, target, esr, pc, far=va)
         raise ExceptionTaken(pc)
@@ -425,7 +453,7 @@ class MemorySystem:
         self._abort(cpu, 2, esr, va, pc, fault)
 
     def _el2_big_endian(self, cpu: CPUState) -> bool:
-        return bool(cpu.sr["SCTLR_EL2"] >> 25 & 1)  # SCTLR_EL2.EE gives the byte order (NV2-07)
+        return bool(cpu.sr["SCTLR_EL2"] & SCTLR_EE)  # SCTLR_EL2.EE gives the byte order (NV2-07)
 
     def el2_load64(self, cpu: CPUState, va: int, pc: int) -> int:
         pa = self.el2_translate(cpu, va, False, pc)

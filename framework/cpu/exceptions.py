@@ -23,53 +23,46 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from framework.cpu import syndrome as syn
-from framework.cpu.state import (
-    M64,
-    PSR_ALLINT,
-    PSR_DAIF,
-    PSR_DIT,
-    PSR_IL,
-    PSR_NZCV,
-    PSR_PAN,
-    PSR_SS,
-    PSR_SSBS,
-    PSR_UAO,
+from framework.arch import (
+    HCR_E2H,
+    HCR_RW,
+    HCR_TGE,
+    PSTATE_ALLINT,
+    PSTATE_BTYPE,
+    PSTATE_DAIF,
+    PSTATE_DIT,
+    PSTATE_EL,
+    PSTATE_IL,
+    PSTATE_M,
+    PSTATE_M1,
+    PSTATE_NRW,
+    PSTATE_NZCV,
+    PSTATE_PAN,
+    PSTATE_SP,
+    PSTATE_SS,
+    PSTATE_SSBS,
+    PSTATE_UAO,
 )
+from framework.cpu import syndrome as syn
+from framework.cpu.state import M64
 from framework.errors import ExceptionTaken
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
-
-# HCR_EL2 bits used by the kernel's routing rules
-HCR_FMO = 1 << 3
-HCR_IMO = 1 << 4
-HCR_AMO = 1 << 5
-HCR_VF = 1 << 6
-HCR_VI = 1 << 7
-HCR_VSE = 1 << 8
-HCR_TGE = 1 << 27
-HCR_RW = 1 << 31
-HCR_E2H = 1 << 34
 
 VEC_SYNC, VEC_IRQ, VEC_FIQ, VEC_SERROR = 0x000, 0x080, 0x100, 0x180
 
 KIND_NAMES = {VEC_SYNC: "sync", VEC_IRQ: "IRQ", VEC_FIQ: "FIQ", VEC_SERROR: "SError"}
 
 
-def hcr(cpu: CPUState) -> int:
-    """Effective HCR_EL2 (EL2 is always implemented and enabled on the virt board)."""
-    return cpu.sr["HCR_EL2"]
-
-
 def in_host(cpu: CPUState) -> bool:
     """{E2H, TGE} == {1, 1}: EL0 belongs to the EL2&0 regime."""
-    return hcr(cpu) & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE
+    return cpu.sr["HCR_EL2"] & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE
 
 
 def e2h_view(cpu: CPUState) -> bool:
     """EL0 register names reach EL2 state: at EL2 with E2H = 1, or at a host EL0 (NV-13)."""
-    value = hcr(cpu)
+    value = cpu.sr["HCR_EL2"]
     if cpu.el == 2:
         return bool(value & HCR_E2H)
     return cpu.el == 0 and value & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE
@@ -79,7 +72,7 @@ def sync_target(cpu: CPUState) -> int:
     """Where an ordinary synchronous exception (UNDEF, SVC, EL1 abort) goes from here."""
     el = cpu.el
     if el == 0:
-        return 2 if hcr(cpu) & HCR_TGE else 1
+        return 2 if cpu.sr["HCR_EL2"] & HCR_TGE else 1
     return el
 
 
@@ -120,7 +113,7 @@ def take_exception(
         sr[far_name] = far & M64
     # new PSTATE (syndromes.md §10)
     cpu.select_sp(target_el, 1)
-    cpu.daif = PSR_DAIF
+    cpu.daif = PSTATE_DAIF.mask
     cpu.il = 0
     cpu.ss = 0
     cpu.uao = 0
@@ -159,13 +152,12 @@ def illegal_return(cpu: CPUState, spsr: int) -> bool:
     implemented on the virt board), EL1 while HCR_EL2.TGE = 1, or an AArch64
     EL1/EL0 while HCR_EL2.RW = 0 makes EL1 (and so EL0) AArch32.
     """
-    m = spsr & 0x1F
-    new_el = m >> 2
-    if m & 0x12 or new_el > cpu.el or new_el == 3 or (new_el == 0 and m & 1):
+    new_el = PSTATE_EL.get(spsr)
+    if spsr & (PSTATE_NRW | PSTATE_M1) or new_el > cpu.el or new_el == 3 or (new_el == 0 and spsr & PSTATE_SP):
         return True
     if new_el == 2:
         return False
-    hcr_el2 = hcr(cpu)
+    hcr_el2 = cpu.sr["HCR_EL2"]
     if new_el == 1 and hcr_el2 & HCR_TGE:
         return True
     # EL1's register width comes from HCR_EL2.RW ({E2H,TGE} = {1,1} makes EL0 the host's, AArch64)
@@ -186,7 +178,7 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     machine = cpu.machine
     restored = spsr & machine.restorable_pstate
     if illegal_return(cpu, spsr):
-        cpu.set_pstate_bits((restored & ~0x1F) | (el << 2) | cpu.spsel)
+        cpu.set_pstate_bits((restored & ~(PSTATE_M.mask | PSTATE_NRW)) | PSTATE_EL.put(el) | cpu.spsel)
         cpu.il = 1
     else:
         cpu.set_pstate_bits(restored)
@@ -201,8 +193,16 @@ def exception_return(cpu: CPUState, pc: int) -> int:
 
 
 # SPSR bits that exist only with a feature: an ERET restores them only when it is implemented
-_FEATURE_PSTATE_BITS = (("uao", PSR_UAO), ("pan", PSR_PAN), ("ssbs", PSR_SSBS), ("nmi", PSR_ALLINT), ("bti", 3 << 10))
-_BASE_PSTATE_BITS = PSR_NZCV | PSR_DIT | PSR_SS | PSR_IL | PSR_DAIF | 0x1F
+_FEATURE_PSTATE_BITS = (
+    ("uao", PSTATE_UAO),
+    ("pan", PSTATE_PAN),
+    ("ssbs", PSTATE_SSBS),
+    ("nmi", PSTATE_ALLINT),
+    ("bti", PSTATE_BTYPE.mask),
+)
+_BASE_PSTATE_BITS = (
+    PSTATE_NZCV.mask | PSTATE_DIT | PSTATE_SS | PSTATE_IL | PSTATE_DAIF.mask | PSTATE_M.mask | PSTATE_NRW
+)
 
 
 def restorable_bits(machine) -> int:

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framework.arch import CPACR_FPEN, CPTR_TFP, HCR_E2H, HCR_TGE
 from framework.cpu import syndrome as syn
-from framework.cpu.exceptions import HCR_E2H, HCR_TGE, raise_sync
+from framework.cpu.exceptions import raise_sync
 from framework.cpu.sysregs import Decision, Trap
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
 
-FPEN_SHIFT = 20
 FPEN_ALL = 3  # 0b11: no trap
 FPEN_EL0 = 1  # 0b01: trap EL0 only
-CPTR_TFP = 1 << 10
 E2H_TGE = HCR_E2H | HCR_TGE
 
 # EC 0x07 from AArch64: ISS = 0 (syndromes.md §3)
@@ -42,14 +41,14 @@ def fp_trap(cpu: CPUState) -> tuple[int, int] | None:
     el = cpu.el
     hcr = sr["HCR_EL2"]
     if el < 2 and hcr & E2H_TGE != E2H_TGE:
-        fpen = (sr["CPACR_EL1"] >> FPEN_SHIFT) & 3
+        fpen = CPACR_FPEN.get(sr["CPACR_EL1"])
         if fpen != FPEN_ALL and (fpen != FPEN_EL0 or el == 0):
             if hcr & HCR_TGE:
                 return 2, syn.uncategorized()
             return 1, FP_ACCESS_ESR
     cptr = sr["CPTR_EL2"]
     if hcr & HCR_E2H:
-        fpen = (cptr >> FPEN_SHIFT) & 3
+        fpen = CPACR_FPEN.get(cptr)  # the CPACR_EL1 layout
         if fpen != FPEN_ALL and (fpen != FPEN_EL0 or (el == 0 and hcr & HCR_TGE)):
             return 2, FP_ACCESS_ESR
     elif cptr & CPTR_TFP:

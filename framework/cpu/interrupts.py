@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from framework.cpu.exceptions import (
+from framework.arch import (
     HCR_AMO,
     HCR_FMO,
     HCR_IMO,
@@ -43,14 +43,17 @@ from framework.cpu.exceptions import (
     HCR_VF,
     HCR_VI,
     HCR_VSE,
-    VEC_FIQ,
-    VEC_IRQ,
-    VEC_SERROR,
-    take_exception,
+    PSTATE_A,
+    PSTATE_F,
+    PSTATE_I,
+    SCTLR_NMI,
+    SCTLR_SPINTMASK,
+    VSESR_IDS,
+    VSESR_ISS,
+    hcr_eff,
 )
-from framework.cpu.state import PSR_A, PSR_F, PSR_I
+from framework.cpu.exceptions import VEC_FIQ, VEC_IRQ, VEC_SERROR, take_exception
 from framework.cpu.syndrome import EC_SERROR, esr
-from framework.cpu.traps import hcr_eff
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -60,16 +63,15 @@ NEVER = 1 << 62
 
 # (vector, PSTATE mask bit, HCR_EL2 routing bit, HCR_EL2 virtual-pending bit)
 KINDS = {
-    "serror": (VEC_SERROR, PSR_A, HCR_AMO, HCR_VSE),
-    "irq": (VEC_IRQ, PSR_I, HCR_IMO, HCR_VI),
-    "fiq": (VEC_FIQ, PSR_F, HCR_FMO, HCR_VF),
+    "serror": (VEC_SERROR, PSTATE_A, HCR_AMO, HCR_VSE),
+    "irq": (VEC_IRQ, PSTATE_I, HCR_IMO, HCR_VI),
+    "fiq": (VEC_FIQ, PSTATE_F, HCR_FMO, HCR_VF),
 }
 PHYSICAL_ORDER = ("serror", "fiq", "irq")
 VIRTUAL_ORDER = ("irq", "fiq", "serror")
 
-SCTLR_NMI = 1 << 61
-SCTLR_SPINTMASK = 1 << 62
-VSESR_ISS = (1 << 25) - 1  # VSESR_EL2.{IDS, ISS}: the ISS of a virtual SError
+# VSESR_EL2.{IDS, ISS}: the ESR ISS of a virtual SError
+_VSERROR_ISS = VSESR_IDS | VSESR_ISS.mask
 
 
 class Controller(Protocol):
@@ -197,7 +199,7 @@ class Interrupts:
             if virtual:
                 # taking a virtual SError consumes it; its syndrome comes from VSESR_EL2 (FEAT_RAS)
                 cpu.sr["HCR_EL2"] &= ~HCR_VSE
-                iss = cpu.sr["VSESR_EL2"] & VSESR_ISS
+                iss = cpu.sr["VSESR_EL2"] & _VSERROR_ISS
             syndrome = esr(EC_SERROR, iss)
         cpu.halted = False
         take_exception(cpu, target, syndrome, cpu.pc, vector=KINDS[kind][0])

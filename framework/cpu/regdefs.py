@@ -7,6 +7,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framework.arch import (
+    CNTHCTL_EL1PCEN,
+    CNTHCTL_EL1PCTEN,
+    CURRENTEL_EL,
+    OSLAR_OSLK,
+    OSLSR_OSLK,
+    OSLSR_OSLM1,
+    PSTATE_ALLINT,
+    PSTATE_DAIF,
+    PSTATE_DIT,
+    PSTATE_NZCV,
+    PSTATE_SSBS,
+    PSTATE_UAO,
+)
 from framework.cpu.cacheops import cache_instructions
 from framework.cpu.fpaccess import fp_sysreg_check
 from framework.cpu.interrupts import read_isr
@@ -26,7 +40,7 @@ def _read_nzcv(cpu: CPUState) -> int:
 
 
 def _write_nzcv(cpu: CPUState, v: int) -> None:
-    cpu.nzcv = v & 0xF0000000
+    cpu.nzcv = v & PSTATE_NZCV.mask
 
 
 def _read_daif(cpu: CPUState) -> int:
@@ -34,7 +48,7 @@ def _read_daif(cpu: CPUState) -> int:
 
 
 def _write_daif(cpu: CPUState, v: int) -> None:
-    cpu.daif = v & 0x3C0
+    cpu.daif = v & PSTATE_DAIF.mask
     cpu.machine.engine.kick()
 
 
@@ -52,7 +66,7 @@ def _sp_el0_check(cpu: CPUState, is_read: bool) -> Decision | None:
 
 
 def _read_current_el(cpu: CPUState) -> int:
-    return cpu.machine.current_el(cpu) << 2
+    return CURRENTEL_EL.put(cpu.machine.current_el(cpu))
 
 
 def _read_fpcr(cpu: CPUState) -> int:
@@ -82,7 +96,10 @@ def _sp_el(n: int):
 
 
 def _write_oslar(cpu: CPUState, v: int) -> None:
-    cpu.sr["OSLSR_EL1"] = (cpu.sr["OSLSR_EL1"] & ~2) | ((v & 1) << 1)
+    cpu.sr["OSLSR_EL1"] = (cpu.sr["OSLSR_EL1"] & ~OSLSR_OSLK) | (OSLSR_OSLK if v & OSLAR_OSLK else 0)
+
+
+OSLSR_RESET = OSLSR_OSLM1 | OSLSR_OSLK  # OSLM = 0b10: the OS lock is implemented; locked at reset
 
 
 def _read_oslsr(cpu: CPUState) -> int:
@@ -165,7 +182,7 @@ STORAGE_REGS: tuple[tuple, ...] = (
     ("RVBAR_EL2", 3, 4, 12, 0, 1, dict(access="RO")),
     ("CONTEXTIDR_EL2", 3, 4, 13, 0, 1, {}),
     ("TPIDR_EL2", 3, 4, 13, 0, 2, {}),
-    ("CNTHCTL_EL2", 3, 4, 14, 1, 0, dict(reset=0x3)),
+    ("CNTHCTL_EL2", 3, 4, 14, 1, 0, dict(reset=CNTHCTL_EL1PCTEN | CNTHCTL_EL1PCEN)),
 )
 
 
@@ -181,14 +198,14 @@ def storage_registers() -> list[SysReg]:
     return regs
 
 
-def _pstate_field(attr: str, shift: int, mask: int = 1, *, mode_change: bool = False):
-    """Read/write functions of a PSTATE field seen as a register (bits at `shift`)."""
+def _pstate_field(attr: str, bit: int, *, mode_change: bool = False):
+    """Read/write functions of a one-bit PSTATE field seen as a register (at its SPSR position `bit`)."""
 
     def read(cpu: CPUState) -> int:
-        return getattr(cpu, attr) << shift
+        return bit if getattr(cpu, attr) else 0
 
     def write(cpu: CPUState, v: int) -> None:
-        setattr(cpu, attr, (v >> shift) & mask)
+        setattr(cpu, attr, 1 if v & bit else 0)
         if mode_change:
             cpu.machine.pstate_changed()
 
@@ -198,10 +215,10 @@ def _pstate_field(attr: str, shift: int, mask: int = 1, *, mode_change: bool = F
 def base_registers(machine: Machine) -> list[SysReg]:
     sp0_r, sp0_w = _sp_el(0)
     sp1_r, sp1_w = _sp_el(1)
-    uao_r, uao_w = _pstate_field("uao", 23, mode_change=True)
-    dit_r, dit_w = _pstate_field("dit", 24)
-    ssbs_r, ssbs_w = _pstate_field("ssbs", 12)
-    allint_r, allint_w = _pstate_field("allint", 13)
+    uao_r, uao_w = _pstate_field("uao", PSTATE_UAO, mode_change=True)
+    dit_r, dit_w = _pstate_field("dit", PSTATE_DIT)
+    ssbs_r, ssbs_w = _pstate_field("ssbs", PSTATE_SSBS)
+    allint_r, allint_w = _pstate_field("allint", PSTATE_ALLINT)
     regs = storage_registers()
     regs += [
         # PSTATE fields as registers; DAIF at EL0 needs SCTLR_ELx.UMA (framework.cpu.traps)
@@ -224,7 +241,7 @@ def base_registers(machine: Machine) -> list[SysReg]:
         reg("ISR_EL1", 3, 0, 12, 1, 0, access="RO", read=read_isr),
         # the OS lock: OSLAR_EL1.OSLK is read back in OSLSR_EL1 bit 1 (OSLM = 0b10: lock implemented)
         reg("OSLAR_EL1", 2, 0, 1, 0, 4, access="WO", write=_write_oslar),
-        reg("OSLSR_EL1", 2, 0, 1, 1, 4, access="RO", storage="OSLSR_EL1", reset=0xA, read=_read_oslsr),
+        reg("OSLSR_EL1", 2, 0, 1, 1, 4, access="RO", storage="OSLSR_EL1", reset=OSLSR_RESET, read=_read_oslsr),
     ]
     regs += timer_registers(machine)
     regs += cache_instructions()

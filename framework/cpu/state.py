@@ -18,23 +18,23 @@ from typing import Any
 
 import attrs
 
+from framework.arch import (
+    PSTATE_ALLINT,
+    PSTATE_BTYPE,
+    PSTATE_DAIF,
+    PSTATE_DIT,
+    PSTATE_EL,
+    PSTATE_IL,
+    PSTATE_NZCV,
+    PSTATE_PAN,
+    PSTATE_SP,
+    PSTATE_SS,
+    PSTATE_SSBS,
+    PSTATE_UAO,
+)
+
 M64 = (1 << 64) - 1
 M32 = 0xFFFFFFFF
-
-# PSTATE bits in the SPSR layout (syndromes.md §10)
-PSR_N, PSR_Z, PSR_C, PSR_V = 1 << 31, 1 << 30, 1 << 29, 1 << 28
-PSR_NZCV = 0xF0000000
-PSR_DIT = 1 << 24
-PSR_UAO = 1 << 23
-PSR_PAN = 1 << 22
-PSR_SS = 1 << 21
-PSR_IL = 1 << 20
-PSR_ALLINT = 1 << 13
-PSR_SSBS = 1 << 12
-PSR_BTYPE_SHIFT = 10
-PSR_D, PSR_A, PSR_I, PSR_F = 1 << 9, 1 << 8, 1 << 7, 1 << 6
-PSR_DAIF = 0x3C0
-PSR_M4 = 1 << 4
 
 
 @attrs.define(slots=True, eq=False)
@@ -47,7 +47,7 @@ class CPUState:
     nzcv: int = 0
     el: int = 2
     spsel: int = 1
-    daif: int = PSR_DAIF
+    daif: int = PSTATE_DAIF.mask
     pan: int = 0
     uao: int = 0
     ss: int = 0
@@ -104,32 +104,32 @@ class CPUState:
         """PSTATE in the SPSR layout (syndromes.md §10)."""
         return (
             self.nzcv
-            | (self.dit << 24)
-            | (self.uao << 23)
-            | (self.pan << 22)
-            | (self.ss << 21)
-            | (self.il << 20)
-            | (self.allint << 13)
-            | (self.ssbs << 12)
-            | (self.btype << PSR_BTYPE_SHIFT)
+            | (PSTATE_DIT if self.dit else 0)
+            | (PSTATE_UAO if self.uao else 0)
+            | (PSTATE_PAN if self.pan else 0)
+            | (PSTATE_SS if self.ss else 0)
+            | (PSTATE_IL if self.il else 0)
+            | (PSTATE_ALLINT if self.allint else 0)
+            | (PSTATE_SSBS if self.ssbs else 0)
+            | PSTATE_BTYPE.put(self.btype)
             | self.daif
-            | (self.el << 2)
+            | PSTATE_EL.put(self.el)
             | self.spsel
         )
 
     def set_pstate_bits(self, value: int) -> None:
         """Restore PSTATE from an SPSR value (EL/SP already validated by the caller)."""
-        self.nzcv = value & PSR_NZCV
-        self.dit = (value >> 24) & 1
-        self.uao = (value >> 23) & 1
-        self.pan = (value >> 22) & 1
-        self.ss = (value >> 21) & 1
-        self.il = (value >> 20) & 1
-        self.allint = (value >> 13) & 1
-        self.ssbs = (value >> 12) & 1
-        self.btype = (value >> PSR_BTYPE_SHIFT) & 3
-        self.daif = value & PSR_DAIF
-        self.select_sp((value >> 2) & 3, value & 1)
+        self.nzcv = value & PSTATE_NZCV.mask
+        self.dit = 1 if value & PSTATE_DIT else 0
+        self.uao = 1 if value & PSTATE_UAO else 0
+        self.pan = 1 if value & PSTATE_PAN else 0
+        self.ss = 1 if value & PSTATE_SS else 0
+        self.il = 1 if value & PSTATE_IL else 0
+        self.allint = 1 if value & PSTATE_ALLINT else 0
+        self.ssbs = 1 if value & PSTATE_SSBS else 0
+        self.btype = PSTATE_BTYPE.get(value)
+        self.daif = value & PSTATE_DAIF.mask
+        self.select_sp(PSTATE_EL.get(value), 1 if value & PSTATE_SP else 0)
 
     def now(self) -> int:
         """The exact instruction count at the instruction being executed (for time sources)."""

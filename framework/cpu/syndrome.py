@@ -6,7 +6,7 @@ instructions are 32 bits, so IL is always 1 here (syndromes.md §2).
 
 from __future__ import annotations
 
-IL = 1 << 25
+from framework.arch import ESR_EC, ESR_IL, ESR_ISS, ESR_ISS2
 
 EC_UNKNOWN = 0x00
 EC_WFX = 0x01
@@ -66,7 +66,7 @@ ISS_WNR = 1 << 6
 
 
 def esr(ec: int, iss: int = 0, iss2: int = 0) -> int:
-    return (iss2 << 32) | (ec << 26) | IL | (iss & 0x1FFFFFF)
+    return ESR_ISS2.put(iss2) | ESR_EC.put(ec) | ESR_IL | ESR_ISS.put(iss)
 
 
 def uncategorized() -> int:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framework.arch import HCR_E2H
 from framework.cpu import syndrome as syn
-from framework.cpu.exceptions import HCR_E2H, e2h_view, sync_exception, sync_target
+from framework.cpu.exceptions import e2h_view, sync_exception, sync_target
 from framework.cpu.state import M64
 from framework.cpu.sysregs import ALLOW, UNDEF, Allow, Decision, SysReg, ToMemory, Trap, Undef
 from framework.cpu.traps import CHECKS, unallocated_check

@@ -28,74 +28,42 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from framework.cpu.exceptions import HCR_E2H, HCR_TGE, in_host, sync_target
+from framework.arch import (
+    CPTR_TCPAC,
+    HCR_TACR,
+    HCR_TDZ,
+    HCR_TGE,
+    HCR_TICAB,
+    HCR_TID1,
+    HCR_TID2,
+    HCR_TID3,
+    HCR_TID4,
+    HCR_TIDCP,
+    HCR_TOCU,
+    HCR_TPCP,
+    HCR_TPU,
+    HCR_TRVM,
+    HCR_TSW,
+    HCR_TTLB,
+    HCR_TVM,
+    MDCR_TDA,
+    MDCR_TDE,
+    MDCR_TDOSA,
+    SCTLR_DZE,
+    SCTLR_UCI,
+    SCTLR_UCT,
+    SCTLR_UMA,
+    hcr_eff,
+)
+from framework.cpu.exceptions import in_host, sync_target
 from framework.cpu.syndrome import make_key
 from framework.cpu.sysregs import CheckFn, Decision, Trap
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
 
-# ---- HCR_EL2 ------------------------------------------------------------------------------
 
-# bit -> name, for dumps (fields wider than one bit are named by their lowest bit)
-HCR_FIELDS: dict[int, str] = {
-    0: "VM", 1: "SWIO", 2: "PTW", 3: "FMO", 4: "IMO", 5: "AMO", 6: "VF", 7: "VI", 8: "VSE", 9: "FB",
-    10: "BSU", 12: "DC", 13: "TWI", 14: "TWE", 15: "TID0", 16: "TID1", 17: "TID2", 18: "TID3", 19: "TSC",
-    20: "TIDCP", 21: "TACR", 22: "TSW", 23: "TPCP", 24: "TPU", 25: "TTLB", 26: "TVM", 27: "TGE", 28: "TDZ",
-    29: "HCD", 30: "TRVM", 31: "RW", 32: "CD", 33: "ID", 34: "E2H", 35: "TLOR", 36: "TERR", 37: "TEA",
-    38: "MIOCNCE", 39: "TME", 40: "APK", 41: "API", 42: "NV", 43: "NV1", 44: "AT", 45: "NV2", 46: "FWB",
-    47: "FIEN", 48: "GPF", 49: "TID4", 50: "TICAB", 51: "AMVOFFEN", 52: "TOCU", 53: "EnSCXT", 54: "TTLBIS",
-    55: "TTLBOS", 56: "ATA", 57: "DCT", 58: "TID5", 59: "TWEDEn", 60: "TWEDEL",
-}  # fmt: skip
-HCR = {name: 1 << bit for bit, name in HCR_FIELDS.items()}
-HCR_BSU_MASK = 3 << 10
-HCR_TWEDEL_MASK = 0xF << 60
-
-# Behave as 0 while TGE = 1, whatever E2H (Arm ARM HCR_EL2.TGE)
-_TGE_CLEARS = sum(
-    HCR[n] for n in ("SWIO", "PTW", "VF", "VI", "VSE", "FB", "TID1", "TID3", "TSC", "TACR", "TSW", "TTLB")
-) | sum(HCR[n] for n in ("TVM", "TRVM", "TLOR", "TTLBIS", "TTLBOS", "TICAB", "TOCU", "TID4"))
-# ... and these too when E2H = 1 as well (the host's EL0 is not a guest)
-_HOST_CLEARS = (
-    sum(HCR[n] for n in ("VM", "FMO", "IMO", "AMO", "DC", "TWI", "TWE", "TID0", "TID2", "TPCP", "TPU", "TDZ"))
-    | HCR_BSU_MASK
-)
-# ... while with E2H = 0 the routing bits behave as 1
-_TGE_SETS = HCR["FMO"] | HCR["IMO"] | HCR["AMO"]
-
-
-def hcr_eff(cpu: CPUState) -> int:
-    """HCR_EL2 as the trap and routing rules see it (TGE overrides many bits)."""
-    value = cpu.sr["HCR_EL2"]
-    if not value & HCR_TGE:
-        return value
-    value &= ~_TGE_CLEARS
-    if value & HCR_E2H:
-        return value & ~_HOST_CLEARS
-    return value | _TGE_SETS
-
-
-def describe_hcr(value: int) -> str:
-    """The set fields of an HCR_EL2 value, by name (``IMO TGE E2H BSU=1``)."""
-    words = []
-    for bit, name in HCR_FIELDS.items():
-        if name == "BSU":
-            if value & HCR_BSU_MASK:
-                words.append(f"BSU={(value >> 10) & 3}")
-        elif name == "TWEDEL":
-            if value & HCR_TWEDEL_MASK:
-                words.append(f"TWEDEL={value >> 60}")
-        elif value >> bit & 1:
-            words.append(name)
-    return " ".join(words)
-
-
-# ---- other EL2 control registers ---------------------------------------------------------------
-
-MDCR_TDE = 1 << 8
-MDCR_TDA = 1 << 9
-MDCR_TDOSA = 1 << 10
-CPTR_TCPAC = 1 << 31  # same position in both CPTR_EL2 layouts
+# ---- effective control values ------------------------------------------------------------------
 
 
 def mdcr_eff(cpu: CPUState) -> int:
@@ -114,12 +82,6 @@ def _raw(name: str) -> Callable[[CPUState], int]:
 
 
 # ---- SCTLR_ELx EL0 enables ------------------------------------------------------------------
-
-SCTLR_UMA = 1 << 9
-SCTLR_DZE = 1 << 14
-SCTLR_UCT = 1 << 15
-SCTLR_NTWI = 1 << 16
-SCTLR_UCI = 1 << 26
 
 
 def el0_sctlr(cpu: CPUState) -> int:
@@ -197,20 +159,20 @@ EL0_ENABLES = (
 )
 
 EL2_TRAPS = (
-    El2Trap("HCR_EL2.TID1", hcr_eff, HCR["TID1"], (REVIDR, AIDR), writes=False),
-    El2Trap("HCR_EL2.TID2", hcr_eff, HCR["TID2"], (CTR_EL0,), writes=False, el0=True),
-    El2Trap("HCR_EL2.TID2", hcr_eff, HCR["TID2"], CACHE_ID),
-    El2Trap("HCR_EL2.TID3", hcr_eff, HCR["TID3"], ID_GROUP3, writes=False),
-    El2Trap("HCR_EL2.TID4", hcr_eff, HCR["TID4"], CACHE_ID),
-    El2Trap("HCR_EL2.TACR", hcr_eff, HCR["TACR"], (ACTLR_EL1,)),
-    El2Trap("HCR_EL2.TVM", hcr_eff, HCR["TVM"], VM_CONTROLS, reads=False),
-    El2Trap("HCR_EL2.TRVM", hcr_eff, HCR["TRVM"], VM_CONTROLS, writes=False),
-    El2Trap("HCR_EL2.TSW", hcr_eff, HCR["TSW"], DC_BY_SW),
-    El2Trap("HCR_EL2.TPCP", hcr_eff, HCR["TPCP"], DC_TO_POC, el0=True),
-    El2Trap("HCR_EL2.TPU", hcr_eff, HCR["TPU"], TO_POU, el0=True),
-    El2Trap("HCR_EL2.TOCU", hcr_eff, HCR["TOCU"], (IC_IVAU, IC_IALLU, DC_CVAU), el0=True),
-    El2Trap("HCR_EL2.TICAB", hcr_eff, HCR["TICAB"], (IC_IALLUIS,)),
-    El2Trap("HCR_EL2.TDZ", hcr_eff, HCR["TDZ"], (DC_ZVA,), el0=True),
+    El2Trap("HCR_EL2.TID1", hcr_eff, HCR_TID1, (REVIDR, AIDR), writes=False),
+    El2Trap("HCR_EL2.TID2", hcr_eff, HCR_TID2, (CTR_EL0,), writes=False, el0=True),
+    El2Trap("HCR_EL2.TID2", hcr_eff, HCR_TID2, CACHE_ID),
+    El2Trap("HCR_EL2.TID3", hcr_eff, HCR_TID3, ID_GROUP3, writes=False),
+    El2Trap("HCR_EL2.TID4", hcr_eff, HCR_TID4, CACHE_ID),
+    El2Trap("HCR_EL2.TACR", hcr_eff, HCR_TACR, (ACTLR_EL1,)),
+    El2Trap("HCR_EL2.TVM", hcr_eff, HCR_TVM, VM_CONTROLS, reads=False),
+    El2Trap("HCR_EL2.TRVM", hcr_eff, HCR_TRVM, VM_CONTROLS, writes=False),
+    El2Trap("HCR_EL2.TSW", hcr_eff, HCR_TSW, DC_BY_SW),
+    El2Trap("HCR_EL2.TPCP", hcr_eff, HCR_TPCP, DC_TO_POC, el0=True),
+    El2Trap("HCR_EL2.TPU", hcr_eff, HCR_TPU, TO_POU, el0=True),
+    El2Trap("HCR_EL2.TOCU", hcr_eff, HCR_TOCU, (IC_IVAU, IC_IALLU, DC_CVAU), el0=True),
+    El2Trap("HCR_EL2.TICAB", hcr_eff, HCR_TICAB, (IC_IALLUIS,)),
+    El2Trap("HCR_EL2.TDZ", hcr_eff, HCR_TDZ, (DC_ZVA,), el0=True),
     El2Trap("MDCR_EL2.TDA", mdcr_eff, MDCR_TDA, DEBUG_REGS, el0=True),
     El2Trap("MDCR_EL2.TDOSA", mdcr_eff, MDCR_TDOSA, OS_DEBUG_REGS),
     El2Trap("CPTR_EL2.TCPAC", _raw("CPTR_EL2"), CPTR_TCPAC, (CPACR_EL1,)),
@@ -274,7 +236,7 @@ CHECKS: dict[int, CheckFn] = _compile()
 
 def ttlb_check(cpu: CPUState, is_read: bool) -> Decision | None:
     """HCR_EL2.TTLB: TLB maintenance at EL1 traps to EL2 (a `SysReg.check` for TLBI rows)."""
-    if cpu.el == 1 and hcr_eff(cpu) & HCR["TTLB"]:
+    if cpu.el == 1 and hcr_eff(cpu) & HCR_TTLB:
         return TO_EL2
     return None
 
@@ -285,7 +247,7 @@ def unallocated_check(cpu: CPUState, key: int) -> Decision | None:
     That space is op0 = 3 with CRn = 11 or 15; armnv implements no register in it,
     so without the trap the access is UNDEFINED.
     """
-    if cpu.el == 1 and key >> 14 == 3 and (key >> 7) & 15 in (11, 15) and hcr_eff(cpu) & HCR["TIDCP"]:
+    if cpu.el == 1 and key >> 14 == 3 and (key >> 7) & 15 in (11, 15) and hcr_eff(cpu) & HCR_TIDCP:
         return TO_EL2
     return None
 
@@ -294,12 +256,10 @@ __all__ = [
     "CHECKS",
     "EL0_ENABLES",
     "EL2_TRAPS",
-    "HCR",
     "El0Enable",
     "El2Trap",
-    "describe_hcr",
     "el0_enabled",
-    "hcr_eff",
+    "mdcr_eff",
     "ttlb_check",
     "unallocated_check",
 ]

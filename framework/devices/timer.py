@@ -43,7 +43,21 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from framework.cpu.exceptions import HCR_E2H, e2h_view, in_host, sync_target
+from framework.arch import (
+    CNT_CTL_ENABLE,
+    CNT_CTL_IMASK,
+    CNT_CTL_ISTATUS,
+    CNTHCTL_E2H_EL1PCEN,
+    CNTHCTL_E2H_EL1PCTEN,
+    CNTHCTL_EL1PCEN,
+    CNTHCTL_EL1PCTEN,
+    CNTKCTL_EL0PCTEN,
+    CNTKCTL_EL0PTEN,
+    CNTKCTL_EL0VCTEN,
+    CNTKCTL_EL0VTEN,
+    HCR_E2H,
+)
+from framework.cpu.exceptions import e2h_view, in_host, sync_target
 from framework.cpu.state import M64
 from framework.cpu.sysregs import UNDEF, Decision, SysReg, Trap, reg
 
@@ -55,15 +69,9 @@ NS_PER_S = 1_000_000_000
 DEFAULT_FREQUENCY = NS_PER_S
 NEVER = 1 << 62
 
-CTL_ENABLE = 1
-CTL_IMASK = 2
-CTL_ISTATUS = 4
-
-# CNTKCTL_EL1 and CNTHCTL_EL2 with E2H = 1: EL0 enables
-EL0PCTEN, EL0VCTEN, EL0VTEN, EL0PTEN = 1 << 0, 1 << 1, 1 << 8, 1 << 9
 # CNTHCTL_EL2: EL1 enables of the physical counter and timer, per E2H layout
-EL1PCTEN = {0: 1 << 0, 1: 1 << 10}
-EL1PCEN = {0: 1 << 1, 1: 1 << 11}
+EL1PCTEN = {0: CNTHCTL_EL1PCTEN, 1: CNTHCTL_E2H_EL1PCTEN}
+EL1PCEN = {0: CNTHCTL_EL1PCEN, 1: CNTHCTL_E2H_EL1PCEN}
 
 
 @attrs.define(frozen=True, slots=True)
@@ -133,7 +141,7 @@ class GenericTimer:
 
     def output(self, cpu: CPUState, t: TimerDef) -> bool:
         ctl = cpu.sr[t.ctl]
-        return ctl & (CTL_ENABLE | CTL_IMASK) == CTL_ENABLE and self.istatus(cpu, t)
+        return ctl & (CNT_CTL_ENABLE | CNT_CTL_IMASK) == CNT_CTL_ENABLE and self.istatus(cpu, t)
 
     def update(self, cpu: CPUState) -> None:
         """Recompute the outputs for the current time and hand changes to the interrupt logic."""
@@ -149,7 +157,7 @@ class GenericTimer:
         soonest = NEVER
         sr = cpu.sr
         for t in TIMERS:
-            if sr[t.ctl] & (CTL_ENABLE | CTL_IMASK) != CTL_ENABLE:
+            if sr[t.ctl] & (CNT_CTL_ENABLE | CNT_CTL_IMASK) != CNT_CTL_ENABLE:
                 continue
             now = self.timer_count(cpu, t)
             cval = sr[t.cval]
@@ -173,11 +181,11 @@ def _timer(cpu: CPUState) -> GenericTimer:
 
 def _ctl_fns(t: TimerDef):
     def read(cpu: CPUState) -> int:
-        ctl = cpu.sr[t.ctl] & (CTL_ENABLE | CTL_IMASK)
-        return ctl | (CTL_ISTATUS if _timer(cpu).istatus(cpu, t) else 0)
+        ctl = cpu.sr[t.ctl] & (CNT_CTL_ENABLE | CNT_CTL_IMASK)
+        return ctl | (CNT_CTL_ISTATUS if _timer(cpu).istatus(cpu, t) else 0)
 
     def write(cpu: CPUState, value: int) -> None:
-        cpu.sr[t.ctl] = value & (CTL_ENABLE | CTL_IMASK)
+        cpu.sr[t.ctl] = value & (CNT_CTL_ENABLE | CNT_CTL_IMASK)
         _timer(cpu).changed(cpu)
 
     return read, write
@@ -260,11 +268,11 @@ def _access_check(physical: bool, el0_bit: int, el1_bit: int):
 
 
 def _counter_check(physical: bool):
-    return _access_check(physical, EL0PCTEN if physical else EL0VCTEN, EL1PCTEN)
+    return _access_check(physical, CNTKCTL_EL0PCTEN if physical else CNTKCTL_EL0VCTEN, EL1PCTEN)
 
 
 def _timer_check(t: TimerDef):
-    return _access_check(t.physical, EL0PTEN if t.physical else EL0VTEN, EL1PCEN)
+    return _access_check(t.physical, CNTKCTL_EL0PTEN if t.physical else CNTKCTL_EL0VTEN, EL1PCEN)
 
 
 def _cntfrq_check(cpu: CPUState, is_read: bool) -> Decision | None:
@@ -272,7 +280,7 @@ def _cntfrq_check(cpu: CPUState, is_read: bool) -> Decision | None:
         return None
     if not is_read:
         return UNDEF  # CNTFRQ_EL0 is read-only at EL0
-    return _el0_denied(cpu, EL0PCTEN | EL0VCTEN)
+    return _el0_denied(cpu, CNTKCTL_EL0PCTEN | CNTKCTL_EL0VCTEN)
 
 
 def _cntfrq_write(cpu: CPUState, value: int) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from framework.cpu.exceptions import HCR_E2H, HCR_TGE
+from framework.arch import HCR_E2H, HCR_TGE, SCTLR_NAA
 from framework.cpu.syndrome import FSC_ALIGNMENT
 from framework.isa.codegen import Ctx
 from framework.isa.ldst import emit_gpr_access, gpr_kind, simm
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from framework.cpu.state import CPUState
 
 M64 = (1 << 64) - 1
-SCTLR_NAA = 1 << 6  # FEAT_LSE2: non-aligned ordered accesses within 16 bytes do not fault
 
 
 # ---- alignment --------------------------------------------------------------------------------------

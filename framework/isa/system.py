@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framework.arch import HCR_HCD, HCR_TSC, HCR_TWI, PSTATE_DAIF, SCTLR_NTWI, SCTLR_UMA, hcr_eff
 from framework.cpu import syndrome as syn
 from framework.cpu.exceptions import sync_exception, sync_target, undefined
 from framework.cpu.sysaccess import access
-from framework.cpu.traps import HCR, SCTLR_NTWI, SCTLR_UMA, el0_enabled, hcr_eff
+from framework.cpu.traps import el0_enabled
 from framework.errors import BlockExit
 from framework.isa.codegen import Ctx
 from framework.isa.table import insn
@@ -26,7 +27,7 @@ def _svc(cpu: CPUState, imm: int, pc: int) -> int:
 
 
 def _hvc(cpu: CPUState, imm: int, pc: int) -> int:
-    if cpu.el == 0 or cpu.sr["HCR_EL2"] & HCR["HCD"]:
+    if cpu.el == 0 or cpu.sr["HCR_EL2"] & HCR_HCD:
         return undefined(cpu, pc)
     return sync_exception(cpu, syn.imm16_call(syn.EC_HVC, imm), pc + 4, 2)
 
@@ -34,7 +35,7 @@ def _hvc(cpu: CPUState, imm: int, pc: int) -> int:
 def _smc(cpu: CPUState, imm: int, pc: int) -> int:
     if cpu.el == 0:
         return undefined(cpu, pc)
-    if cpu.el == 1 and hcr_eff(cpu) & HCR["TSC"]:
+    if cpu.el == 1 and hcr_eff(cpu) & HCR_TSC:
         # NV-16: trapped to EL2 whatever HCR_EL2.NV is; preferred return is the SMC itself
         cpu.machine.stats.trap(2)
         return sync_exception(cpu, syn.imm16_call(syn.EC_SMC, imm), pc, 2)
@@ -92,7 +93,7 @@ def _wfi(cpu: CPUState, pc: int) -> int:
     if el == 0 and not el0_enabled(cpu, SCTLR_NTWI):
         return sync_exception(cpu, syn.wfx_trap(False), pc, sync_target(cpu))
     # HCR_EL2.TWI (effective: a host EL0 is not trapped by it)
-    if el < 2 and hcr_eff(cpu) & HCR["TWI"]:
+    if el < 2 and hcr_eff(cpu) & HCR_TWI:
         cpu.machine.stats.trap(2)
         return sync_exception(cpu, syn.wfx_trap(False), pc, 2)
     cpu.halted = True
@@ -177,7 +178,7 @@ def _msr_imm(cpu: CPUState, op1: int, op2: int, crm: int, pc: int) -> int:
     if field in (DAIFSET, DAIFCLR):
         if cpu.el == 0 and not el0_enabled(cpu, SCTLR_UMA):
             return sync_exception(cpu, syn.sysreg_trap(0, op1, 4, crm, op2, 31, False), pc, sync_target(cpu))
-        bits = (crm & 0xF) << 6
+        bits = PSTATE_DAIF.put(crm)
         cpu.daif = (cpu.daif | bits) if field == DAIFSET else (cpu.daif & ~bits)
         machine.engine.kick()  # an interrupt may have become takeable
         return pc + 4

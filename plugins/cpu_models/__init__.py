@@ -17,14 +17,14 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.plugins import CpuModel, Feature
+from framework.api import CpuModel, Feature
+from framework.arch import HCR_ARMV80_BITS, HCR_AT, HCR_E2H, HCR_NV, HCR_NV1, HCR_NV2, HCR_RW
 from plugins.cpu_models.features import ALWAYS_DEFAULT, KERNEL_FEATURES, declared_features
 from plugins.cpu_models.fields import FIELD_OWNERS
 from plugins.cpu_models.registers import feature_gated, id_registers
 
 if TYPE_CHECKING:
-    from framework.cpu.sysregs import SysReg
-    from framework.machine import Machine
+    from framework.api import Machine, SysReg
 
 DESCRIPTIONS = {
     "max": "all features armnv implements (QEMU's -cpu max)",
@@ -35,10 +35,10 @@ DESCRIPTIONS = {
 # cpu-models.md §7: HCR_EL2 value read back after writing all ones, and the reset value
 # (RW [31] is RAO/WI on the AArch64-only-EL1 Neoverse cores)
 HCR_ALL_ONES = {"max": 0x00F67F3FFFFFFFFF, "neoverse-n2": 0x00F67F3FFFFFFFFF, "neoverse-v1": 0x00D67F3FFFFFFFFF}
-HCR_RES1 = {"max": 0, "neoverse-n2": 0x8000_0000, "neoverse-v1": 0x8000_0000}
+HCR_RES1 = {"max": 0, "neoverse-n2": HCR_RW, "neoverse-v1": HCR_RW}
 # bits the kernel owns ([33:0], E2H) and the ones FEAT_NV/FEAT_NV2 contribute (NV, NV1, AT, NV2)
-HCR_KERNEL_BITS = (1 << 35) - 1
-HCR_NV_BITS = 0xF << 42
+HCR_KERNEL_BITS = HCR_ARMV80_BITS | HCR_E2H
+HCR_NV_BITS = HCR_NV | HCR_NV1 | HCR_AT | HCR_NV2
 
 # rows of the CSV that are not plain ID registers (kept in CpuModel.extra)
 _NOT_ID = ("CCSIDR", "PMCR_EL0", "ICH_VTR_EL2", "CNTFRQ_EL0")

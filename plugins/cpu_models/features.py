@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import attrs
 
-from framework.isa.table import decoder
-from framework.plugins import Feature
+from framework.api import Feature, decoder
 from plugins.cpu_models.fields import FIELD_OWNERS
 
 

@@ -15,7 +15,7 @@ one of the two tables, so a new model cannot advertise an unreviewed field.
 
 from __future__ import annotations
 
-from framework.plugins import IdField
+from framework.api import IdField
 
 
 def _f(

@@ -23,16 +23,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from framework.cpu.syndrome import make_key
-from framework.cpu.sysregs import SysReg, reg
-from framework.cpu.traps import HCR, SCTLR_DZE, el0_enabled, hcr_eff
+from framework.api import SysReg, el0_enabled, make_key, reg
+from framework.arch import CSSELR_IND, CSSELR_LEVEL, DCZID_DZP, HCR_TDZ, SCTLR_DZE, hcr_eff
 from plugins.cpu_models.features import KERNEL_FEATURES
 
 if TYPE_CHECKING:
-    from framework.cpu.state import CPUState
-    from framework.machine import Machine
+    from framework.api import CPUState, Machine
 
-DZP = 1 << 4
 DC_ZVA = make_key(1, 3, 7, 4, 1)
 
 # Registers the kernel defines itself (MIDR/MPIDR read VPIDR/VMPIDR at EL1)
@@ -49,9 +46,9 @@ def dczid_read(value: int) -> Callable[[CPUState], int]:
             zva is None
             or (zva.feature is not None and zva.feature not in machine.features)
             or (cpu.el == 0 and not el0_enabled(cpu, SCTLR_DZE))
-            or (cpu.el <= 1 and bool(hcr_eff(cpu) & HCR["TDZ"]))
+            or (cpu.el <= 1 and bool(hcr_eff(cpu) & HCR_TDZ))
         )
-        return (value & ~DZP) | (DZP if prohibited else 0)
+        return (value & ~DCZID_DZP) | (DCZID_DZP if prohibited else 0)
 
     return read
 
@@ -60,7 +57,7 @@ def cache_id_read(by_csselr: dict[int, int]) -> Callable[[CPUState], int]:
     """CCSIDR_EL1 / CCSIDR2_EL1: the row CSSELR_EL1.{Level, InD} selects; unimplemented caches read 0."""
 
     def read(cpu: CPUState) -> int:
-        return by_csselr.get(cpu.sr.get("CSSELR_EL1", 0) & 0xF, 0)
+        return by_csselr.get(cpu.sr.get("CSSELR_EL1", 0) & (CSSELR_LEVEL.mask | CSSELR_IND), 0)
 
     return read
 

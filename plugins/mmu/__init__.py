@@ -13,16 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.plugins import Feature
+from framework.api import Feature
 from plugins.mmu.at import at_registers
 from plugins.mmu.tlbi import tlbi_registers
 from plugins.mmu.walk import Walker
 
 if TYPE_CHECKING:
-    from framework.cpu.state import CPUState
-    from framework.cpu.sysregs import SysReg
-    from framework.machine import Machine
-    from framework.vmem import Access, Translation
+    from framework.api import Access, CPUState, Machine, SysReg, Translation
 
 
 def walker(machine: Machine) -> Walker:

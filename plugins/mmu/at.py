@@ -12,24 +12,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from framework.cpu import syndrome as syn
-from framework.cpu.sysregs import SysReg, reg
-from framework.vmem import REGIME_EL2, REGIME_EL10, REGIME_EL20, Access, Translation, TranslationFault
+from framework.api import REGIME_EL2, REGIME_EL10, REGIME_EL20, Access, SysReg, Translation, TranslationFault, reg
+from framework.api import syndrome as syn
+from framework.arch import HCR_E2H, HCR_TGE, PAR_ATTR, PAR_F, PAR_FST, PAR_NS, PAR_PA, PAR_PTW, PAR_RES1, PAR_S, PAR_SH
 from plugins.mmu.attrs import par_shareability
 
 if TYPE_CHECKING:
-    from framework.cpu.state import CPUState
+    from framework.api import CPUState
     from plugins.mmu.walk import Walker
-
-HCR_TGE = 1 << 27
-HCR_E2H = 1 << 34
-
-PAR_F = 1 << 0
-PAR_PTW = 1 << 8
-PAR_S = 1 << 9  # failure: stage-2 fault
-PAR_NS = 1 << 9  # success: Non-secure (the board runs Non-secure)
-PAR_RES1 = 1 << 11
-PA_MASK = ((1 << 52) - 1) & ~0xFFF
 
 
 @attrs.define(frozen=True, slots=True)
@@ -82,14 +72,14 @@ AT_OPS = (
 
 
 def par_success(tr: Translation) -> int:
-    """PAR_EL1 for a successful translation: ATTR, PA, NS, SH (MMU-07)."""
+    """PAR_EL1 for a successful translation: ATTR, PA, NS (the board runs Non-secure), SH (MMU-07)."""
     sh = par_shareability(tr.attrs, tr.sh)
-    return (tr.attrs << 56) | (tr.pa & PA_MASK) | PAR_RES1 | PAR_NS | (sh << 7)
+    return PAR_ATTR.put(tr.attrs) | (tr.pa & PAR_PA.mask) | PAR_RES1 | PAR_NS | PAR_SH.put(sh)
 
 
 def par_fault(fault: TranslationFault) -> int:
     """PAR_EL1 for a fault: F, FST, PTW, S (MMU-07)."""
-    par = PAR_RES1 | ((fault.fsc & 0x3F) << 1) | PAR_F
+    par = PAR_RES1 | PAR_FST.put(fault.fsc) | PAR_F
     if fault.stage2:
         par |= PAR_S
     if fault.s1ptw:

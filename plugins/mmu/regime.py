@@ -13,11 +13,43 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from framework.cpu import syndrome as syn
-from framework.vmem import REGIME_EL2, REGIME_EL10, TranslationFault
+from framework.api import REGIME_EL2, REGIME_EL10, TranslationFault
+from framework.api import syndrome as syn
+from framework.arch import (
+    TCR_EL2_HA,
+    TCR_EL2_HD,
+    TCR_EL2_HPD,
+    TCR_EL2_PS,
+    TCR_EL2_T0SZ,
+    TCR_EL2_TBI,
+    TCR_EL2_TBID,
+    TCR_EL2_TG0,
+    TCR_EPD0,
+    TCR_EPD1,
+    TCR_HA,
+    TCR_HD,
+    TCR_HPD0,
+    TCR_HPD1,
+    TCR_IPS,
+    TCR_T0SZ,
+    TCR_T1SZ,
+    TCR_TBI0,
+    TCR_TBI1,
+    TCR_TBID0,
+    TCR_TBID1,
+    TCR_TG0,
+    TCR_TG1,
+    TTBR_BADDR,
+    VTCR_HA,
+    VTCR_HD,
+    VTCR_PS,
+    VTCR_SL0,
+    VTCR_T0SZ,
+    VTCR_TG0,
+)
 
 if TYPE_CHECKING:
-    from framework.cpu.state import CPUState
+    from framework.api import CPUState
 
 MAX_OA_BITS = 48
 MIN_TSZ = 16  # 48-bit input addresses (no FEAT_LVA / FEAT_LPA2)
@@ -109,7 +141,7 @@ def start_level(granule: Granule, inputsize: int) -> int:
 def _table_base(ttbr: int, granule: Granule, inputsize: int, level: int) -> int:
     """BADDR aligned to the size of the start-level table (low bits are RES0 or CnP)."""
     top_bits = inputsize - granule.level_shift(level)
-    return ttbr & ((1 << 48) - 1) & ~((8 << top_bits) - 1)
+    return ttbr & TTBR_BADDR.mask & ~((8 << top_bits) - 1)
 
 
 def stage1_params(cpu: CPUState, regime: str, va: int, fetch: bool, limits: ModelLimits) -> WalkParams:
@@ -119,9 +151,9 @@ def stage1_params(cpu: CPUState, regime: str, va: int, fetch: bool, limits: Mode
         # TCR_EL2 with E2H == 0: one VA range, its own layout
         tcr = sr["TCR_EL2"]
         upper = 0
-        tsz, granule = tcr & 0x3F, TG0[(tcr >> 14) & 3]
-        tbi, tbid, hpd = tcr >> 20 & 1, tcr >> 29 & 1, tcr >> 24 & 1
-        ps, ha, hd = (tcr >> 16) & 7, tcr >> 21 & 1, tcr >> 22 & 1
+        tsz, granule = TCR_EL2_T0SZ.get(tcr), TG0[TCR_EL2_TG0.get(tcr)]
+        tbi, tbid, hpd = tcr & TCR_EL2_TBI, tcr & TCR_EL2_TBID, tcr & TCR_EL2_HPD
+        ps, ha, hd = TCR_EL2_PS.get(tcr), tcr & TCR_EL2_HA, tcr & TCR_EL2_HD
         epd = 0
         ttbr = sr["TTBR0_EL2"]
     else:
@@ -129,12 +161,12 @@ def stage1_params(cpu: CPUState, regime: str, va: int, fetch: bool, limits: Mode
         suffix = "EL1" if regime == REGIME_EL10 else "EL2"
         upper = va >> 55 & 1
         if upper:
-            tsz, granule, epd = (tcr >> 16) & 0x3F, TG1[(tcr >> 30) & 3], tcr >> 23 & 1
-            tbi, tbid, hpd = tcr >> 38 & 1, tcr >> 52 & 1, tcr >> 42 & 1
+            tsz, granule, epd = TCR_T1SZ.get(tcr), TG1[TCR_TG1.get(tcr)], tcr & TCR_EPD1
+            tbi, tbid, hpd = tcr & TCR_TBI1, tcr & TCR_TBID1, tcr & TCR_HPD1
         else:
-            tsz, granule, epd = tcr & 0x3F, TG0[(tcr >> 14) & 3], tcr >> 7 & 1
-            tbi, tbid, hpd = tcr >> 37 & 1, tcr >> 51 & 1, tcr >> 41 & 1
-        ps, ha, hd = (tcr >> 32) & 7, tcr >> 39 & 1, tcr >> 40 & 1
+            tsz, granule, epd = TCR_T0SZ.get(tcr), TG0[TCR_TG0.get(tcr)], tcr & TCR_EPD0
+            tbi, tbid, hpd = tcr & TCR_TBI0, tcr & TCR_TBID0, tcr & TCR_HPD0
+        ps, ha, hd = TCR_IPS.get(tcr), tcr & TCR_HA, tcr & TCR_HD
         ttbr = sr[f"TTBR{upper}_{suffix}"]
     if tsz < MIN_TSZ or tsz > limits.max_tsz(granule):
         raise _fault0()
@@ -186,8 +218,8 @@ def stage2_params(cpu: CPUState, limits: ModelLimits) -> WalkParams:
     """Stage-2 walk parameters from VTCR_EL2/VTTBR_EL2; an inconsistent setup faults at level 0."""
     sr = cpu.sr
     vtcr = sr["VTCR_EL2"]
-    tsz, granule, sl0 = vtcr & 0x3F, TG0[(vtcr >> 14) & 3], (vtcr >> 6) & 3
-    oa_bits = limits.oa_bits((vtcr >> 16) & 7)
+    tsz, granule, sl0 = VTCR_T0SZ.get(vtcr), TG0[VTCR_TG0.get(vtcr)], VTCR_SL0.get(vtcr)
+    oa_bits = limits.oa_bits(VTCR_PS.get(vtcr))
     if tsz < MIN_TSZ or tsz > limits.max_tsz(granule):
         raise TranslationFault(syn.FSC_TRANSLATION, stage2=True)
     inputsize = 64 - tsz
@@ -203,6 +235,6 @@ def stage2_params(cpu: CPUState, limits: ModelLimits) -> WalkParams:
         level,
         base,
         oa_bits,
-        ha=bool(vtcr >> 21 & 1) and limits.hafdbs >= 1,
-        hd=bool(vtcr >> 22 & 1) and limits.hafdbs >= 2,
+        ha=bool(vtcr & VTCR_HA) and limits.hafdbs >= 1,
+        hd=bool(vtcr & VTCR_HD) and limits.hafdbs >= 2,
     )

@@ -11,18 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from framework.cpu.sysregs import Decision, SysReg, Trap, reg
-from framework.cpu.traps import hcr_eff, ttlb_check
-from framework.vmem import REGIME_EL2, REGIME_EL10, REGIME_EL20, current_vmid
+from framework.api import REGIME_EL2, REGIME_EL10, REGIME_EL20, Decision, SysReg, Trap, current_vmid, reg, ttlb_check
+from framework.arch import HCR_E2H, HCR_TGE, HCR_TTLBIS, HCR_TTLBOS, TCR_AS, hcr_eff
 
 if TYPE_CHECKING:
-    from framework.cpu.state import CPUState
-    from framework.machine import Machine
-
-HCR_TGE = 1 << 27
-HCR_E2H = 1 << 34
-HCR_TTLBIS = 1 << 54
-HCR_TTLBOS = 1 << 55
+    from framework.api import CPUState, Machine
 
 EL2_REGIMES = (REGIME_EL2, REGIME_EL20)
 
@@ -102,7 +95,7 @@ def tlbi_va(xt: int) -> int:
 def _asid(cpu: CPUState, xt: int, regime: str) -> int:
     tcr = cpu.sr["TCR_EL1" if regime == REGIME_EL10 else "TCR_EL2"]
     asid = xt >> 48
-    return asid if tcr >> 36 & 1 else asid & 0xFF
+    return asid if tcr & TCR_AS else asid & 0xFF
 
 
 def perform(cpu: CPUState, scope: str, xt: int) -> None:

@@ -13,31 +13,43 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from framework.cpu import syndrome as syn
-from framework.vmem import REGIME_EL2, REGIME_EL10, Access, Translation, TranslationFault, regime_of
+from framework.api import REGIME_EL2, REGIME_EL10, Access, Translation, TranslationFault, regime_of
+from framework.api import syndrome as syn
+from framework.arch import (
+    DESC_AF,
+    DESC_AP,
+    DESC_AP1,
+    DESC_AP2,
+    DESC_APTABLE,
+    DESC_ATTRINDX,
+    DESC_DBM,
+    DESC_MEMATTR,
+    DESC_OA,
+    DESC_PXN,
+    DESC_PXNTABLE,
+    DESC_S2XN,
+    DESC_SH,
+    DESC_TABLE,
+    DESC_UXN,
+    DESC_VALID,
+    DESC_XN,
+    DESC_XNTABLE,
+    HCR_DC,
+    HCR_PTW,
+    HCR_TGE,
+    HCR_VM,
+    SCTLR_EPAN,
+    SCTLR_M,
+    SCTLR_WXN,
+)
 from plugins.mmu.attrs import combine_s2, is_device, par_shareability, s2_to_mair
 from plugins.mmu.regime import ModelLimits, stage1_params, stage2_params
 
 if TYPE_CHECKING:
-    from framework.cpu.state import CPUState
-    from framework.machine import Machine
+    from framework.api import CPUState, Machine
 
-HCR_VM = 1 << 0
-HCR_PTW = 1 << 2
-HCR_DC = 1 << 12
-HCR_TGE = 1 << 27
-
-SCTLR_M = 1 << 0
-SCTLR_WXN = 1 << 19
-SCTLR_EPAN = 1 << 57
-
-DESC_VALID = 1 << 0
-DESC_TABLE = 1 << 1
-DESC_AF = 1 << 10
-DESC_DBM = 1 << 51
-AP2 = 1 << 7  # stage 1 AP[2] (read-only); stage 2 S2AP[1] (write) is the same bit
 NORMAL_WB = 0xFF  # MAIR byte used when stage 1 is off and HCR_EL2.DC is set
-OA_MASK = (1 << 48) - 1
+OA_MASK = DESC_OA.mask
 
 
 @attrs.define(slots=True)
@@ -115,11 +127,11 @@ class Walker:
             s1 = self.walk_stage1(cpu, va, acc, regime, s2_on)
             s1.desc = self.check_af(s1.desc, s1.desc_pa, s1.level, acc, s1.ha, False)
             if self.check_stage1_permissions(cpu, s1, acc, regime, sctlr):
-                s1.desc = self._write_back(s1.desc_pa, s1.desc & ~AP2)  # DBM: the page is now dirty
+                s1.desc = self._write_back(s1.desc_pa, s1.desc & ~DESC_AP2)  # DBM: the page is now dirty
             ipa = s1.oa | (va & ((1 << s1.size_shift) - 1))
             mair = cpu.sr["MAIR_EL1" if regime == REGIME_EL10 else "MAIR_EL2"]
-            attr = (mair >> (8 * ((s1.desc >> 2) & 7))) & 0xFF
-            sh = (s1.desc >> 8) & 3
+            attr = (mair >> (8 * DESC_ATTRINDX.get(s1.desc))) & 0xFF
+            sh = DESC_SH.get(s1.desc)
             size_shift = s1.size_shift
         else:
             if va >> self.kernel_pa_bits:
@@ -171,9 +183,9 @@ class Walker:
                 if nxt >> p.oa_bits:
                     raise TranslationFault(syn.FSC_ADDR_SIZE + level)
                 if not p.hpd:
-                    ap_table |= (desc >> 61) & 3
-                    xn_table |= (desc >> 60) & 1
-                    pxn_table |= (desc >> 59) & 1
+                    ap_table |= DESC_APTABLE.get(desc)
+                    xn_table |= 1 if desc & DESC_XNTABLE else 0
+                    pxn_table |= 1 if desc & DESC_PXNTABLE else 0
                 table = nxt
                 level += 1
                 continue
@@ -193,7 +205,7 @@ class Walker:
         TCR.HD): the caller then records the page as dirty.
         """
         desc = s1.desc
-        ap = (desc >> 6) & 3  # AP[2:1]
+        ap = DESC_AP.get(desc)  # AP[2:1]
         dirty = False
         if acc.write and ap & 2 and desc & DESC_DBM and s1.hd and not s1.ap_table & 2:
             ap &= 1  # writable through DBM; the update happens only for a real store
@@ -205,14 +217,14 @@ class Walker:
             # one privilege level: AP[1] and PXN are RES1/RES0, bit 54 is XN
             writable = not ap & 2
             if acc.fetch:
-                ok = not (desc >> 54 & 1 or s1.xn_table or (wxn and writable))
+                ok = not (desc & DESC_XN or s1.xn_table or (wxn and writable))
             else:
                 ok = writable or not acc.write
         else:
             if s1.ap_table & 1:
                 ap &= 2  # APTable[0]: no EL0 access
-            uxn = desc >> 54 & 1 or s1.xn_table
-            pxn = desc >> 53 & 1 or s1.pxn_table
+            uxn = desc & DESC_UXN or s1.xn_table
+            pxn = desc & DESC_PXN or s1.pxn_table
             el0_rw = ap == 1
             if acc.el == 0:
                 if acc.fetch:
@@ -288,26 +300,26 @@ class Walker:
             break
         # the table walk's own reads are real accesses: they check AF even for AT
         desc = self.check_af(desc, desc_pa, level, acc, p.ha, s1ptw)
-        memattr = (desc >> 2) & 0xF
+        memattr = DESC_MEMATTR.get(desc)
         if s1ptw:
-            ok = bool(desc >> 6 & 1)  # S2AP[0]: the walk reads
+            ok = bool(desc & DESC_AP1)  # S2AP[0]: the walk reads
             if ok and cpu.sr["HCR_EL2"] & HCR_PTW and is_device(s2_to_mair(memattr)):
                 ok = False  # HCR_EL2.PTW: stage-1 tables in Device memory
         elif acc.fetch:
             ok = self._s2_executable(desc, acc.el)
         else:
-            ok = bool(desc >> (7 if acc.write else 6) & 1)
+            ok = bool(desc & (DESC_AP2 if acc.write else DESC_AP1))
             if not ok and acc.write and desc & DESC_DBM and p.hd and not acc.at:
-                desc = self._write_back(desc_pa, desc | AP2)
+                desc = self._write_back(desc_pa, desc | DESC_AP2)
                 ok = True
         if not ok:
             raise TranslationFault(syn.FSC_PERMISSION + level)
-        return pa | (ipa & ((1 << shift) - 1)), memattr, (desc >> 8) & 3
+        return pa | (ipa & ((1 << shift) - 1)), memattr, DESC_SH.get(desc)
 
     def _s2_executable(self, desc: int, el: int) -> bool:
         if not self.limits.xnx:
-            return not desc >> 54 & 1
-        xn = (desc >> 53) & 3  # FEAT_XNX: 0 all, 1 EL0 only, 2 none, 3 EL1 only
+            return not desc & DESC_XN
+        xn = DESC_S2XN.get(desc)  # FEAT_XNX: 0 all, 1 EL0 only, 2 none, 3 EL1 only
         return xn in ((0, 3) if el else (0, 1))
 
     # ---- descriptors ------------------------------------------------------------------------------
