@@ -3,8 +3,9 @@
 A plugin (armnv's own under ``plugins/`` and third-party ones alike) imports
 from three places only:
 
-* ``from framework import hookimpl`` — the marker of hook implementations
-  (the hooks themselves are specified in `framework.hookspecs`);
+* ``from framework import hookimpl`` — `hookimpl`, the marker of hook
+  implementations (also importable from here; the hooks themselves are
+  specified in `framework.hookspecs`);
 * ``framework.api`` — this module: the names below, grouped by what they are
   for;
 * ``framework.arch`` — the vocabulary of architectural register fields

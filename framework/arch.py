@@ -367,6 +367,9 @@ CNT_CTL_ISTATUS = 1 << 2
 
 # ---- other registers -------------------------------------------------------------------------------
 
+# VBAR_ELx: the vector base, 2 KiB aligned
+VBAR_VBA = Field(11, 53)
+
 # VSESR_EL2: the syndrome of a virtual SError (FEAT_RAS)
 VSESR_ISS = Field(0, 24)
 VSESR_IDS = 1 << 24

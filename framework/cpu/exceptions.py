@@ -42,6 +42,7 @@ from framework.arch import (
     PSTATE_SS,
     PSTATE_SSBS,
     PSTATE_UAO,
+    VBAR_VBA,
 )
 from framework.cpu import syndrome as syn
 from framework.cpu.state import M64
@@ -120,7 +121,7 @@ def take_exception(
     cpu.btype = 0
     cpu.excl = None
     machine.entry_pstate(cpu, target_el)
-    cpu.pc = (sr[vbar_name] & ~0x7FF & M64) + offset
+    cpu.pc = (sr[vbar_name] & VBAR_VBA.mask) + offset
     machine.stats.exception(esr, vector, from_el, target_el)
     if machine.log_int:
         machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
