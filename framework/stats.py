@@ -9,6 +9,8 @@ import attrs
 from framework.arch import ESR_EC
 from framework.cpu.syndrome import EC_NAMES
 
+_EC_SHIFT, _EC_ONES = ESR_EC.shift, ESR_EC.ones
+
 
 @attrs.define(slots=True)
 class Stats:
@@ -18,7 +20,7 @@ class Stats:
     blocks_translated: int = 0
 
     def exception(self, esr: int | None, vector: int, from_el: int, target_el: int) -> None:
-        self.exceptions[(-vector if esr is None else ESR_EC.get(esr), target_el)] += 1
+        self.exceptions[(-vector if esr is None else (esr >> _EC_SHIFT) & _EC_ONES, target_el)] += 1
 
     @staticmethod
     def exception_name(kind: int) -> str:

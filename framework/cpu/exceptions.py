@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 
 VEC_SYNC, VEC_IRQ, VEC_FIQ, VEC_SERROR = 0x000, 0x080, 0x100, 0x180
 
+# module-level ints for the exception entry/return path
+_DAIF, _VBA, _EL, _EL_SHIFT = PSTATE_DAIF.mask, VBAR_VBA.mask, PSTATE_EL.mask, PSTATE_EL.shift
+_NOT_AARCH64_M = PSTATE_NRW | PSTATE_M1  # an AArch32 mode, or a reserved one
+
 KIND_NAMES = {VEC_SYNC: "sync", VEC_IRQ: "IRQ", VEC_FIQ: "FIQ", VEC_SERROR: "SError"}
 
 
@@ -114,14 +118,14 @@ def take_exception(
         sr[far_name] = far & M64
     # new PSTATE (syndromes.md §10)
     cpu.select_sp(target_el, 1)
-    cpu.daif = PSTATE_DAIF.mask
+    cpu.daif = _DAIF
     cpu.il = 0
     cpu.ss = 0
     cpu.uao = 0
     cpu.btype = 0
     cpu.excl = None
     machine.entry_pstate(cpu, target_el)
-    cpu.pc = (sr[vbar_name] & VBAR_VBA.mask) + offset
+    cpu.pc = (sr[vbar_name] & _VBA) + offset
     machine.stats.exception(esr, vector, from_el, target_el)
     if machine.log_int:
         machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
@@ -153,8 +157,8 @@ def illegal_return(cpu: CPUState, spsr: int) -> bool:
     implemented on the virt board), EL1 while HCR_EL2.TGE = 1, or an AArch64
     EL1/EL0 while HCR_EL2.RW = 0 makes EL1 (and so EL0) AArch32.
     """
-    new_el = PSTATE_EL.get(spsr)
-    if spsr & (PSTATE_NRW | PSTATE_M1) or new_el > cpu.el or new_el == 3 or (new_el == 0 and spsr & PSTATE_SP):
+    new_el = (spsr & _EL) >> _EL_SHIFT
+    if spsr & _NOT_AARCH64_M or new_el > cpu.el or new_el == 3 or (new_el == 0 and spsr & PSTATE_SP):
         return True
     if new_el == 2:
         return False

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 FPEN_ALL = 3  # 0b11: no trap
 FPEN_EL0 = 1  # 0b01: trap EL0 only
 E2H_TGE = HCR_E2H | HCR_TGE
+# module-level ints: generated code runs fp_trap once per block that touches FP/SIMD state
+_FPEN_MASK, _FPEN_SHIFT = CPACR_FPEN.mask, CPACR_FPEN.shift
 
 # EC 0x07 from AArch64: ISS = 0 (syndromes.md §3)
 FP_ACCESS_ESR = syn.esr(syn.EC_FP_ACCESS)
@@ -41,14 +43,14 @@ def fp_trap(cpu: CPUState) -> tuple[int, int] | None:
     el = cpu.el
     hcr = sr["HCR_EL2"]
     if el < 2 and hcr & E2H_TGE != E2H_TGE:
-        fpen = CPACR_FPEN.get(sr["CPACR_EL1"])
+        fpen = (sr["CPACR_EL1"] & _FPEN_MASK) >> _FPEN_SHIFT
         if fpen != FPEN_ALL and (fpen != FPEN_EL0 or el == 0):
             if hcr & HCR_TGE:
                 return 2, syn.uncategorized()
             return 1, FP_ACCESS_ESR
     cptr = sr["CPTR_EL2"]
     if hcr & HCR_E2H:
-        fpen = CPACR_FPEN.get(cptr)  # the CPACR_EL1 layout
+        fpen = (cptr & _FPEN_MASK) >> _FPEN_SHIFT  # the CPACR_EL1 layout
         if fpen != FPEN_ALL and (fpen != FPEN_EL0 or (el == 0 and hcr & HCR_TGE)):
             return 2, FP_ACCESS_ESR
     elif cptr & CPTR_TFP:

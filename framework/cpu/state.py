@@ -36,6 +36,10 @@ from framework.arch import (
 M64 = (1 << 64) - 1
 M32 = 0xFFFFFFFF
 
+# module-level ints for the exception entry/return path
+_NZCV, _DAIF, _BTYPE, _EL = PSTATE_NZCV.mask, PSTATE_DAIF.mask, PSTATE_BTYPE.mask, PSTATE_EL.mask
+_BTYPE_SHIFT, _EL_SHIFT = PSTATE_BTYPE.shift, PSTATE_EL.shift
+
 
 @attrs.define(slots=True, eq=False)
 class CPUState:
@@ -111,15 +115,15 @@ class CPUState:
             | (PSTATE_IL if self.il else 0)
             | (PSTATE_ALLINT if self.allint else 0)
             | (PSTATE_SSBS if self.ssbs else 0)
-            | PSTATE_BTYPE.put(self.btype)
+            | (self.btype << _BTYPE_SHIFT)
             | self.daif
-            | PSTATE_EL.put(self.el)
+            | (self.el << _EL_SHIFT)
             | self.spsel
         )
 
     def set_pstate_bits(self, value: int) -> None:
         """Restore PSTATE from an SPSR value (EL/SP already validated by the caller)."""
-        self.nzcv = value & PSTATE_NZCV.mask
+        self.nzcv = value & _NZCV
         self.dit = 1 if value & PSTATE_DIT else 0
         self.uao = 1 if value & PSTATE_UAO else 0
         self.pan = 1 if value & PSTATE_PAN else 0
@@ -127,9 +131,9 @@ class CPUState:
         self.il = 1 if value & PSTATE_IL else 0
         self.allint = 1 if value & PSTATE_ALLINT else 0
         self.ssbs = 1 if value & PSTATE_SSBS else 0
-        self.btype = PSTATE_BTYPE.get(value)
-        self.daif = value & PSTATE_DAIF.mask
-        self.select_sp(PSTATE_EL.get(value), 1 if value & PSTATE_SP else 0)
+        self.btype = (value & _BTYPE) >> _BTYPE_SHIFT
+        self.daif = value & _DAIF
+        self.select_sp((value & _EL) >> _EL_SHIFT, 1 if value & PSTATE_SP else 0)
 
     def now(self) -> int:
         """The exact instruction count at the instruction being executed (for time sources)."""

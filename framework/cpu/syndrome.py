@@ -65,8 +65,12 @@ ISS_S1PTW = 1 << 7
 ISS_WNR = 1 << 6
 
 
+# module-level ints: esr() runs on every synchronous exception
+_EC_SHIFT, _ISS2_SHIFT, _ISS_MASK = ESR_EC.shift, ESR_ISS2.shift, ESR_ISS.mask
+
+
 def esr(ec: int, iss: int = 0, iss2: int = 0) -> int:
-    return ESR_ISS2.put(iss2) | ESR_EC.put(ec) | ESR_IL | ESR_ISS.put(iss)
+    return (iss2 << _ISS2_SHIFT) | (ec << _EC_SHIFT) | ESR_IL | (iss & _ISS_MASK)
 
 
 def uncategorized() -> int:
