@@ -255,6 +255,8 @@ def test_models_claim_nothing_for_features_they_do_not_declare():
         assert model.default_features == ()
         assert all(row.feature == "" and row.top is None for row in model.id_fields)
     assert set(KERNEL_CLAIMS) <= {kf.name for kf in kernel_features.KERNEL_FEATURES}
+    # a kernel feature is on by default where the model advertises it, which needs a claim
+    assert {kf.name for kf in kernel_features.KERNEL_FEATURES if not kf.fixed} <= set(KERNEL_CLAIMS)
     layout = {row.slot for row in LAYOUT}
     assert all(c.slot in layout for fields in KERNEL_CLAIMS.values() for c in fields)
 
