@@ -17,9 +17,12 @@ PYTEST_N  ?= 2
 BENCH_ARGS ?=
 DEMO_IMAGE ?= examples/images/hello.elf
 
-# an install is redone when pyproject.toml changes
+# an install is redone when pyproject.toml changes (for the test install: either pyproject.toml,
+# or this file's install steps)
 RUNTIME_STAMP := $(VENV)/.armnv-runtime
 TEST_STAMP    := $(VENV)/.armnv-test
+EXAMPLE       := examples/plugin-example
+TEST_PATHS    := tests plugins $(EXAMPLE)/tests
 
 .PHONY: all demo test lint bench images toolchain venv clean distclean help
 .DEFAULT_GOAL := help
@@ -48,9 +51,11 @@ $(RUNTIME_STAMP): pyproject.toml | $(VPYTHON)
 	@$(PIP) install -e .
 	@touch $@
 
-$(TEST_STAMP): pyproject.toml | $(VPYTHON)
+$(TEST_STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml Makefile | $(VPYTHON)
 	@echo "installing armnv (editable) with the test extra into $(VENV)"
 	@$(PIP) install -e '.[test]'
+	@echo "installing the example plugin $(EXAMPLE) (editable) into $(VENV)"
+	@$(PIP) install -e $(EXAMPLE)
 	@touch $@ $(RUNTIME_STAMP)
 
 toolchain:
@@ -77,9 +82,9 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 
 test: $(TEST_STAMP) toolchain lint
-	$(VPYTHON) -m pytest -q -n $(PYTEST_N) tests plugins
+	$(VPYTHON) -m pytest -q -n $(PYTEST_N) $(TEST_PATHS)
 	@echo "the same suite again, one instruction per block (translated and single-step must agree)"
-	ARMNV_ENGINE=single $(VPYTHON) -m pytest -q -n $(PYTEST_N) tests plugins
+	ARMNV_ENGINE=single $(VPYTHON) -m pytest -q -n $(PYTEST_N) $(TEST_PATHS)
 
 bench: $(TEST_STAMP) toolchain
 	$(VPYTHON) bench/run.py $(BENCH_ARGS)

@@ -22,7 +22,10 @@ Declarations
     `Feature` (an optional architectural feature: name, requirements,
     conflicts, the ID-register fields it owns), `IdField` (one such field)
     and `CpuModel` (ID-register values and default features), returned by
-    the ``armnv_features`` and ``armnv_cpu_models`` hooks.
+    the ``armnv_features`` and ``armnv_cpu_models`` hooks. A feature's
+    ``default_on`` names the models where it is on without a switch:
+    model names, `EVERY_MODEL`, or `ADVERTISED` (every model whose value of
+    a field the feature claims advertises it).
 
 System registers and instructions
     `SysReg` is one declarative register or system instruction, usually made
@@ -94,7 +97,7 @@ from framework.cpu.sysregs import (
 from framework.cpu.traps import el0_enabled, ttlb_check
 from framework.isa.table import decoder
 from framework.machine import Machine
-from framework.plugins import CpuModel, Feature, IdField
+from framework.plugins import ADVERTISED, EVERY_MODEL, CpuModel, Feature, IdField
 from framework.vmem import (
     REGIME_EL2,
     REGIME_EL10,
@@ -108,7 +111,9 @@ from framework.vmem import (
 )
 
 __all__ = [
+    "ADVERTISED",
     "ALLOW",
+    "EVERY_MODEL",
     "REGIME_EL2",
     "REGIME_EL10",
     "REGIME_EL20",

@@ -214,6 +214,8 @@ def run(
         ram = m.bus.ram
         if entry & 3 or not ram.base <= entry < ram.base + ram.size:
             raise ArmnvError(f"{image}: entry point {entry:#x} is not an aligned address in RAM")
+        for warning in plugins.undeclared_switches(m.catalog, cpu):
+            _say(f"warning: {warning}")
         return _run_machine(m, limit, stats=stats, profile=profile)
     finally:
         m.close()

@@ -77,10 +77,15 @@ def armnv_features() -> list[Feature]:
       off drops the dependent default features with it; switching a
       dependent on explicitly while its requirement is off is an error;
     * ``conflicts`` — features it cannot be enabled with (an error);
-    * ``id_fields`` — the ID-register fields it owns: a field keeps the CPU
-      model's value only while its owner is enabled, and is otherwise
-      lowered to the field's ``absent`` value (a feature never raises a
-      field above the model's value);
+    * ``id_fields`` — the ID-register fields it claims: a field keeps the
+      CPU model's value (up to the claim's ``top``) only while a feature
+      claiming it is enabled; a claimed field whose feature is off drops to
+      the claim's ``absent`` value, a field nobody claims to its level in the
+      model's layout (a feature never raises a field above the model's
+      value);
+    * ``default_on`` — the models where it is on without a ``--cpu``
+      switch: model names, ``EVERY_MODEL``, or ``ADVERTISED`` (every model
+      whose values advertise one of its ``id_fields``);
     * ``fixed`` — cannot be switched off.
 
     Feature names are unique across all plugins; two plugins declaring the
@@ -90,12 +95,15 @@ def armnv_features() -> list[Feature]:
 
 @hookspec
 def armnv_cpu_models() -> list[CpuModel]:
-    """Declare CPU models: ID-register values, default features, model properties.
+    """Declare CPU models: ID-register values, their field layout, model properties.
 
     Called once per process on every discovered plugin. Model names are
-    unique. A model's ``default_features`` may name features no installed
-    plugin declares; they are ignored (and their ID fields cleared) until a
-    plugin implements them.
+    unique (``*`` and ``advertised`` are reserved). A model's ``id_fields``
+    is the layout that says how far each field drops while no enabled
+    feature claims it. Its optional ``default_features`` adds to the
+    features that are on by default through their own ``default_on``; it
+    may name features no installed plugin declares, which are ignored until
+    a plugin implements them.
     """
 
 

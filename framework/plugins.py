@@ -12,10 +12,16 @@ models, and plugins with at least one enabled feature. A disabled feature
 therefore costs nothing, and a feature's hook implementations never have to
 ask "am I enabled?".
 
-ID registers follow one rule: a field is kept at the CPU model's value only
-when the feature that owns it is enabled — declared by some plugin *and*
-selected. Otherwise it is lowered to the value meaning "not implemented", so
-a guest never sees a feature armnv does not have (`resolve_id_registers`).
+ID registers follow one rule: a field keeps the CPU model's value only while
+a feature that claims it (`Feature.id_fields`) is enabled — declared by some
+plugin *and* selected. A field nobody claims is lowered to the level the
+model's field layout gives for it (`CpuModel.id_fields`, "not implemented"
+for most), so a guest never sees a feature armnv does not have
+(`resolve_id_registers`).
+
+Which features are on by default is decided by both sides: the model's own
+list (`CpuModel.default_features`) and each feature's `Feature.default_on`
+(named models, every model, or every model whose ID values advertise it).
 """
 
 from __future__ import annotations
@@ -39,14 +45,29 @@ _IMPL_MARK = f"{PROJECT}_impl"
 # ---- declarations ------------------------------------------------------------------------
 
 
+# Feature.default_on entries that are not model names
+EVERY_MODEL = "*"
+ADVERTISED = "advertised"  # every model whose ID values advertise the feature
+
+
 @attrs.define(frozen=True, slots=True)
 class IdField:
-    """A field ``reg[shift + width - 1 : shift]`` of an ID register and the feature that owns it.
+    """A field ``reg[shift + width - 1 : shift]`` of an ID register.
 
-    When `feature` is not enabled the field is lowered to `absent` (the value
-    meaning "not implemented", or a lower level of the feature: FEAT_NV2's
-    row on ID_AA64MMFR2_EL1.NV has ``absent=1``, FEAT_NV's ``absent=0``). A
-    field is only ever lowered, never raised: the model's value is the most
+    Two kinds of rows use it. In `Feature.id_fields` it is a *claim*: the
+    feature provides the levels above `absent`, up to `top` (None: every
+    level the model has). While the feature is enabled the field keeps the
+    model's value, limited to `top`; while it is declared but switched off
+    the field drops to `absent`. FEAT_NV would claim ID_AA64MMFR2_EL1.NV with
+    ``absent=0, top=1`` and FEAT_NV2 the same field with ``absent=1``, so the
+    field reads 2 with both, 1 without FEAT_NV2, 0 without either.
+
+    In `CpuModel.id_fields` it is the model's *layout*: a field no enabled
+    feature claims is lowered to `absent` (the value meaning "not
+    implemented", or the level armnv has without any feature). `feature` is
+    filled in by the catalogue for claims and is empty for layout rows.
+
+    A field is only ever lowered, never raised: the model's value is the most
     a guest can see. `signed` fields compare as two's complement, so
     ``absent=-1`` means 0b1111 ("not implemented" for FP, TGran4, DoubleLock).
     """
@@ -58,10 +79,15 @@ class IdField:
     feature: str = ""
     absent: int = 0
     signed: bool = False
+    top: int | None = None
 
     @property
     def mask(self) -> int:
         return ((1 << self.width) - 1) << self.shift
+
+    @property
+    def slot(self) -> tuple[str, int, int]:
+        return (self.reg, self.shift, self.width)
 
     @property
     def label(self) -> str:
@@ -81,27 +107,46 @@ class IdField:
             return field - (1 << self.width)
         return field
 
-    def lowered(self, value: int) -> int:
-        """`value` (the whole register) with this field limited to `absent`."""
-        if self.level(self.get(value)) <= self.absent:
+    def lowered(self, value: int, limit: int | None = None) -> int:
+        """`value` (the whole register) with this field limited to `limit` (default: `absent`)."""
+        limit = self.absent if limit is None else limit
+        if self.level(self.get(value)) <= limit:
             return value
-        return self.put(value, self.absent & ((1 << self.width) - 1))
+        return self.put(value, limit & ((1 << self.width) - 1))
+
+    def advertised(self, value: int) -> bool:
+        """True if `value` (the whole register) has this field above its absent level."""
+        return self.level(self.get(value)) > self.absent
 
 
 @attrs.define(frozen=True, slots=True)
 class Feature:
-    """An optional architectural feature implemented by a plugin (or by the kernel, declared by a plugin)."""
+    """An optional architectural feature implemented by a plugin (or by the kernel, declared by a plugin).
+
+    `id_fields` are the ID-register fields the feature claims (see `IdField`):
+    the model's value shows through them only while the feature is enabled.
+
+    `default_on` says on which models the feature is on without a ``--cpu``
+    switch: model names (``("max", "neoverse-n2")``), `EVERY_MODEL`, or
+    `ADVERTISED` — every model whose own value of one of the `id_fields` is
+    above its absent level (``default_on=(ADVERTISED,)`` with a claim on
+    ID_AA64MMFR1_EL1.PAN is on wherever the model has FEAT_PAN). Entries
+    combine: ``(ADVERTISED, "max")``. A model's own `CpuModel.default_features`
+    adds to this; ``--cpu MODEL,name=off`` switches a default off.
+    """
 
     name: str
     description: str
     requires: tuple[str, ...] = ()
-    # ID-register fields the feature owns: kept at the model's value only while it is enabled
+    # ID-register fields the feature claims: kept at the model's value only while it is enabled
     id_fields: tuple[IdField, ...] = ()
     plugin: str = ""
     # features that cannot be enabled together with this one
     conflicts: tuple[str, ...] = ()
     # always on while declared: armnv cannot run without it (e.g. EL2 on the virt board)
     fixed: bool = False
+    # models where it is on by default: names, EVERY_MODEL, ADVERTISED
+    default_on: tuple[str, ...] = ()
 
 
 @attrs.define(frozen=True, slots=True)
@@ -113,14 +158,18 @@ class CpuModel:
     ``CCSIDR_EL1(CSSELR=n)``, ``CCSIDR2_EL1(CSSELR=n)``, and the HCR_EL2
     shape of cpu-models.md §7: ``HCR_EL2.writable`` (bits the model
     implements) and ``HCR_EL2.res1`` (RW on AArch64-only EL1).
-    `id_fields` maps ID fields to their owning features (see `IdField`).
+    `id_fields` is the layout of the model's ID fields: each row says how far
+    the field is lowered while no enabled feature claims it (see `IdField`);
+    bits outside every row are kept as they are.
+    `default_features` names features the model has on by default, in
+    addition to the features whose `Feature.default_on` selects the model.
     """
 
     name: str
     description: str
     # register name -> (op0, op1, CRn, CRm, op2, value)
     id_regs: dict[str, tuple[int, int, int, int, int, int]]
-    default_features: tuple[str, ...]
+    default_features: tuple[str, ...] = ()
     plugin: str = ""
     extra: dict[str, int] = attrs.field(factory=dict)
     id_fields: tuple[IdField, ...] = ()
@@ -207,6 +256,8 @@ def build_catalog(entries: Iterable[tuple[str, ModuleType, str]]) -> Catalog:
             info.features.append(feat)
         for model in getattr(module, "armnv_cpu_models", lambda: [])() or []:
             model = attrs.evolve(model, plugin=name)
+            if model.name in (EVERY_MODEL, ADVERTISED):
+                raise ArmnvError(f"plugin {name!r}: the CPU model name {model.name!r} is reserved")
             if model.name in models:
                 raise ArmnvError(f"CPU model {model.name!r} declared by both {models[model.name].plugin} and {name}")
             models[model.name] = model
@@ -269,51 +320,76 @@ def parse_cpu_option(option: str) -> tuple[str, dict[str, bool]]:
     return model, overrides
 
 
-def _field_rows(catalog: Catalog, model: CpuModel) -> list[IdField]:
-    """Every ownership row that applies to `model`: the model's table, then the features' own."""
-    rows = list(model.id_fields)
-    for feat in catalog.features.values():
-        rows += [attrs.evolve(f, feature=feat.name) for f in feat.id_fields]
-    return [r for r in rows if r.reg in model.id_regs and r.feature]
+def claims(catalog: Catalog, model: CpuModel, feature: str | None = None) -> list[IdField]:
+    """The ID fields declared features claim on registers `model` has (only `feature`'s if given)."""
+    return [
+        attrs.evolve(f, feature=feat.name)
+        for feat in catalog.features.values()
+        if feature is None or feat.name == feature
+        for f in feat.id_fields
+        if f.reg in model.id_regs
+    ]
+
+
+def advertises(catalog: Catalog, model: CpuModel, feature: str) -> bool:
+    """True if the model's own value of a field `feature` claims is above the claim's absent level."""
+    return any(r.advertised(model.raw_value(r.reg)) for r in claims(catalog, model, feature))
 
 
 def model_lacks(catalog: Catalog, model: CpuModel, feature: str) -> IdField | None:
-    """A field showing that `model` does not have `feature` (every field it owns is at its absent level)."""
-    rows = [r for r in _field_rows(catalog, model) if r.feature == feature]
-    if rows and all(r.level(r.get(model.raw_value(r.reg))) <= r.absent for r in rows):
+    """A field showing that `model` does not have `feature` (every field it claims is at its absent level)."""
+    rows = claims(catalog, model, feature)
+    if rows and not advertises(catalog, model, feature):
         return rows[0]
     return None
 
 
+def default_features(catalog: Catalog, model: CpuModel) -> frozenset[str]:
+    """The declared features on by default on `model`, before ``--cpu`` switches and dependencies.
+
+    The model's own list, the fixed features, and every feature whose
+    `Feature.default_on` names the model, says `EVERY_MODEL`, or says
+    `ADVERTISED` while the model's values advertise one of its fields.
+    """
+    on = {name for name in model.default_features if name in catalog.features}
+    for name, feat in catalog.features.items():
+        wanted = feat.default_on
+        advertised = ADVERTISED in wanted and advertises(catalog, model, name)
+        if feat.fixed or model.name in wanted or EVERY_MODEL in wanted or advertised:
+            on.add(name)
+    return frozenset(on)
+
+
 def select_features(catalog: Catalog, model: CpuModel, overrides: dict[str, bool]) -> frozenset[str]:
-    """The enabled feature set: the model's defaults, then the overrides, then dependencies.
+    """The enabled feature set: the defaults, then the overrides, then dependencies.
 
     Defaults that no plugin declares are ignored (armnv does not implement
-    them). A feature switched on explicitly whose requirement is off is an
+    them), and so is switching off a feature no plugin declares
+    (`undeclared_switches` names them for a warning); switching one on is an
+    error. A feature switched on explicitly whose requirement is off is an
     error; a default feature whose requirement was switched off is dropped
-    with it (``--cpu max,nv=off`` also removes nv2).
+    with it (``--cpu max,dpb=off`` also removes dpb2).
     """
     overrides = dict(overrides)
+    defaults = default_features(catalog, model)
     for name, on in list(overrides.items()):
         feat = catalog.features.get(name)
         if feat is None:
-            if name in model.default_features or any(r.feature == name for r in model.id_fields):
-                # a feature of the model that no installed plugin implements: already off
-                if on:
-                    raise ArmnvError(f"feature {name!r} is not implemented (no installed plugin declares it)")
-                del overrides[name]
+            if not on:
+                del overrides[name]  # nothing implements it, so it is off already
                 continue
+            if name in model.default_features:
+                raise ArmnvError(f"feature {name!r} is not implemented (no installed plugin declares it)")
             known = ", ".join(sorted(catalog.features)) or "none"
             raise ArmnvError(f"unknown feature {name!r} (known features: {known})")
         if feat.fixed and not on:
             raise ArmnvError(f"feature {name!r} cannot be switched off")
-        if on and name not in model.default_features:
+        if on and name not in defaults:
             row = model_lacks(catalog, model, name)
             if row is not None:
                 level = row.get(model.raw_value(row.reg))
                 raise ArmnvError(f"CPU model {model.name!r} does not have feature {name!r} ({row.label} is {level})")
-    enabled = {f for f in model.default_features if f in catalog.features}
-    enabled |= {name for name, feat in catalog.features.items() if feat.fixed}
+    enabled = set(defaults)
     for name, on in overrides.items():
         (enabled.add if on else enabled.discard)(name)
     changed = True
@@ -344,6 +420,16 @@ def select_features(catalog: Catalog, model: CpuModel, overrides: dict[str, bool
     return frozenset(enabled)
 
 
+def undeclared_switches(catalog: Catalog, option: str) -> list[str]:
+    """Warnings for the features `option` (``--cpu``) switches off that no installed plugin declares."""
+    _, overrides = parse_cpu_option(option)
+    return [
+        f"--cpu: no installed plugin implements feature {name!r}, so {name}=off changes nothing"
+        for name, on in overrides.items()
+        if not on and name not in catalog.features
+    ]
+
+
 def machine_manager(catalog: Catalog, enabled: frozenset[str]) -> pluggy.PluginManager:
     """A plugin manager with the plugins a machine with `enabled` features needs (in catalogue order)."""
     pm = pluggy.PluginManager(PROJECT)
@@ -359,12 +445,17 @@ def machine_manager(catalog: Catalog, enabled: frozenset[str]) -> pluggy.PluginM
 
 @attrs.define(frozen=True, slots=True)
 class ClearedField:
-    """An ID field lowered below the model's value, and the features responsible."""
+    """An ID field lowered below the model's value, and why.
+
+    Each cause is (feature, "disabled") for a declared feature switched off,
+    (feature, "limited") when the enabled feature provides less than the
+    model has (`IdField.top`), or ("", "unclaimed") when no enabled feature
+    claims the field.
+    """
 
     field: IdField
     before: int
     after: int
-    # (feature, "not implemented" | "disabled")
     causes: tuple[tuple[str, str], ...]
 
 
@@ -375,30 +466,63 @@ class IdRegisters:
 
 
 def resolve_id_registers(catalog: Catalog, model: CpuModel, features: Iterable[str]) -> IdRegisters:
-    """The ID register values a guest sees on `model` with `features` enabled."""
+    """The ID register values a guest sees on `model` with `features` enabled.
+
+    Field by field: a declared feature that is off lowers what it claims to
+    the claim's absent level; enabled features keep a field they claim at
+    the model's value, limited to the highest `top` among them; a layout
+    field (`CpuModel.id_fields`) that no enabled feature claims drops to its
+    layout level — except the bits of it an enabled feature claims as a
+    narrower field (one field of a register the layout lowers whole).
+    """
     enabled = frozenset(features)
     values = {name: entry[5] for name, entry in model.id_regs.items()}
-    by_slot: dict[tuple[str, int, int], list[IdField]] = {}
-    for row in _field_rows(catalog, model):
-        if row.feature not in enabled:
-            by_slot.setdefault((row.reg, row.shift, row.width), []).append(row)
+    claimed: dict[tuple[str, int, int], list[IdField]] = {}
+    for row in claims(catalog, model):
+        claimed.setdefault(row.slot, []).append(row)
+    layout = {row.slot: row for row in model.id_fields if row.reg in values}
     cleared = []
-    for rows in by_slot.values():
-        reg = rows[0].reg
-        before = values[reg]
-        after = before
+    for slot in dict.fromkeys([*claimed, *layout]):
+        rows = claimed.get(slot, [])
+        reg = slot[0]
+        before = after = values[reg]
         causes = []
         for row in rows:
-            if row.lowered(before) != before:
-                causes.append((row.feature, "disabled" if row.feature in catalog.features else "not implemented"))
-            after = row.lowered(after)
+            if row.feature not in enabled and row.lowered(after) != after:
+                after = row.lowered(after)
+                causes.append((row.feature, "disabled"))
+        on = [row for row in rows if row.feature in enabled]
+        if on:
+            if all(row.top is not None for row in on):
+                best = max(on, key=lambda row: row.top)
+                if best.lowered(after, best.top) != after:
+                    after = best.lowered(after, best.top)
+                    causes.append((best.feature, "limited"))
+        elif slot in layout:
+            row = layout[slot]
+            kept = 0
+            for other, others in claimed.items():
+                if other[0] == reg and other != slot and any(r.feature in enabled for r in others):
+                    kept |= others[0].mask & row.mask
+            lowered = (after & kept) | (row.lowered(after) & ~kept)
+            if lowered != after:
+                after = lowered
+                causes.append(("", "unclaimed"))
         if after != before:
             values[reg] = after
-            cleared.append(ClearedField(rows[0], rows[0].get(before), rows[0].get(after), tuple(causes)))
+            field = layout.get(slot) or rows[0]
+            cleared.append(ClearedField(field, field.get(before), field.get(after), tuple(causes)))
     return IdRegisters(values, tuple(cleared))
 
 
 # ---- descriptions for the CLI ----------------------------------------------------------------
+
+
+_CAUSES = {
+    "disabled": "{name} disabled",
+    "limited": "as far as {name} goes",
+    "unclaimed": "no enabled feature claims it",
+}
 
 
 def describe_model(catalog: Catalog, model: CpuModel, features: Iterable[str]) -> list[str]:
@@ -406,8 +530,9 @@ def describe_model(catalog: Catalog, model: CpuModel, features: Iterable[str]) -
     enabled = frozenset(features)
     lines = [f"{model.name}: {model.description} [{model.plugin or '?'}]"]
     lines.append(f"  MIDR_EL1 {model.raw_value('MIDR_EL1'):#010x}")
-    on = sorted(f for f in model.default_features if f in enabled)
-    off = sorted(f for f in model.default_features if f in catalog.features and f not in enabled)
+    defaults = default_features(catalog, model)
+    on = sorted(f for f in defaults if f in enabled)
+    off = sorted(f for f in defaults if f not in enabled)
     missing = sorted(f for f in model.default_features if f not in catalog.features)
     lines.append("  default features: " + (" ".join(on) or "none"))
     if off:
@@ -419,7 +544,7 @@ def describe_model(catalog: Catalog, model: CpuModel, features: Iterable[str]) -
     if ids.cleared:
         lines.append("  ID fields cleared:")
         for c in sorted(ids.cleared, key=lambda c: (c.field.reg, -c.field.shift)):
-            why = ", ".join(f"{name} {state}" for name, state in c.causes)
+            why = ", ".join(_CAUSES[state].format(name=name) for name, state in c.causes)
             lines.append(f"    {c.field.label:<34} {c.before:#x} -> {c.after:#x}  ({why})")
     return lines
 

@@ -337,6 +337,17 @@ def test_bad_input_is_one_line_and_status_2(images, args, needle):
     assert proc.stdout == b""
 
 
+def test_switching_off_an_unimplemented_feature_is_a_warning(images):
+    # the guest runs and its exit status is the process's; one warning line per unimplemented feature
+    proc = armnv("run", images["exit3"], "--cpu", "max,frobnicate=off,vhe=off,-warp")
+    assert proc.returncode == 3, proc.stderr
+    assert stderr_lines(proc) == [
+        f"armnv: warning: --cpu: no installed plugin implements feature {name!r}, so {name}=off changes nothing"
+        for name in ("frobnicate", "warp")
+    ]
+    assert proc.stdout == b""
+
+
 def test_internal_error_reports_guest_state_and_status_3(tmp_path):
     # make semihosting SYS_WRITE0 itself fail, as a bug in armnv would
     script = (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -178,22 +180,25 @@ def test_id_field_lowering():
     assert signed.level(0xE) == -2
 
 
+def resolve(cat: plugins.Catalog, enabled: set[str], model: str = "toy") -> int:
+    return plugins.resolve_id_registers(cat, cat.model(model), enabled).values[REG]
+
+
 def test_resolve_keeps_fields_of_enabled_features_only():
-    # ID_TEST_EL1 = 0xF132: [3:0] = 2 owned by "a", [7:4] = 3 owned by "b" (absent 1),
-    # [11:8] = 1 owned by "ghost" (no plugin), [15:12] = 0xF untouched
-    owners = (
-        IdField(REG, 0, name="A", feature="a"),
-        IdField(REG, 4, name="B", feature="b", absent=1),
-        IdField(REG, 8, name="G", feature="ghost"),
-    )
-    model = CpuModel("toy", "t", MODEL.id_regs, ("a", "b"), id_fields=owners)
-    cat = catalog(feature_plugin("abc", A, B), model=model)
-    ids = plugins.resolve_id_registers(cat, model, {"a", "b"})
-    assert ids.values[REG] == 0xF032
+    # ID_TEST_EL1 = 0xF132: [3:0] = 2 claimed by "a", [7:4] = 3 claimed by "b" above 1,
+    # [11:8] = 1 in the model's layout but claimed by nobody, [15:12] = 0xF in no row at all
+    a = Feature("a", "a", id_fields=(IdField(REG, 0, name="A"),))
+    b = Feature("b", "b", id_fields=(IdField(REG, 4, name="B", absent=1),))
+    layout = (IdField(REG, 0, name="A"), IdField(REG, 4, name="B"), IdField(REG, 8, name="G"))
+    model = CpuModel("toy", "t", MODEL.id_regs, id_fields=layout)
+    cat = catalog(feature_plugin("abc", a, b), model=model)
+    assert resolve(cat, {"a", "b"}) == 0xF032
     ids = plugins.resolve_id_registers(cat, model, {"a"})
-    assert ids.values[REG] == 0xF012
+    # "b" switched off lowers B to 1; with no enabled claim left, B drops to its layout level, 0
+    assert ids.values[REG] == 0xF002
     causes = {c.field.name: c.causes for c in ids.cleared}
-    assert causes == {"B": (("b", "disabled"),), "G": (("ghost", "not implemented"),)}
+    assert causes == {"B": (("b", "disabled"), ("", "unclaimed")), "G": (("", "unclaimed"),)}
+    assert resolve(cat, set()) == 0xF000
 
 
 def test_feature_plugin_owns_fields_it_declares():
@@ -201,6 +206,68 @@ def test_feature_plugin_owns_fields_it_declares():
     cat = catalog(feature_plugin("dp", d))
     assert plugins.resolve_id_registers(cat, MODEL, set()).values[REG] == 0xF130
     assert plugins.resolve_id_registers(cat, MODEL, {"d"}).values[REG] == 0xF132
+
+
+def test_claim_top_limits_the_level_a_feature_provides():
+    # [7:4] = 3: "low" provides level 1 only, "high" the levels above 1
+    low = Feature("low", "low", id_fields=(IdField(REG, 4, name="B", top=1),))
+    high = Feature("high", "high", id_fields=(IdField(REG, 4, name="B", absent=1),))
+    cat = catalog(feature_plugin("lh", low, high))
+    assert resolve(cat, {"low"}) == 0xF112
+    assert resolve(cat, {"low", "high"}) == 0xF132
+    assert resolve(cat, {"high"}) == 0xF102  # "low" switched off lowers B to its absent level, 0
+    assert resolve(cat, set()) == 0xF102
+
+
+def test_claim_inside_a_register_the_layout_lowers_whole():
+    # an AArch32 ID register is lowered whole, except what an enabled feature claims in it
+    model = CpuModel("toy", "t", MODEL.id_regs, id_fields=(IdField(REG, 0, 64, "*"),))
+    part = Feature("part", "part", id_fields=(IdField(REG, 4, name="B"),))
+    cat = catalog(feature_plugin("p", part), model=model)
+    assert resolve(cat, {"part"}) == 0x0030
+    assert resolve(cat, set()) == 0
+
+
+def test_signed_layout_field_keeps_not_implemented():
+    # [15:12] = 0xF is -1: "not implemented" for a signed field, already at its absent level
+    model = CpuModel("toy", "t", MODEL.id_regs, id_fields=(IdField(REG, 12, name="S", absent=-1, signed=True),))
+    assert resolve(catalog(model=model), set()) == 0xF132
+
+
+def test_default_on_named_models_every_model_and_advertised():
+    # the toy model's [11:8] is 1, [7:4] is 3; "lacking" is absent up to 3
+    other = CpuModel("other", "o", {REG: (3, 0, 0, 4, 0, 0)})
+    named = Feature("named", "n", default_on=("toy",))
+    everywhere = Feature("everywhere", "e", default_on=(plugins.EVERY_MODEL,))
+    shown = Feature("shown", "s", id_fields=(IdField(REG, 8, name="G"),), default_on=(plugins.ADVERTISED,))
+    lacking = Feature(
+        "lacking", "l", id_fields=(IdField(REG, 4, name="B", absent=3),), default_on=(plugins.ADVERTISED,)
+    )
+    both = Feature("both", "b", id_fields=(IdField(REG, 8, name="G"),), default_on=(plugins.ADVERTISED, "other"))
+    models = module("models", armnv_cpu_models=lambda: [MODEL, other])
+    mod = feature_plugin("d", named, everywhere, shown, lacking, both)
+    cat = plugins.build_catalog([("models", models, "test"), ("d", mod, "test")])
+    assert plugins.default_features(cat, cat.model("toy")) == {"named", "everywhere", "shown", "both"}
+    assert plugins.default_features(cat, cat.model("other")) == {"everywhere", "both"}
+    assert plugins.select_features(cat, cat.model("toy"), {"named": False, "shown": False}) == {"everywhere", "both"}
+
+
+@pytest.mark.parametrize("name", [plugins.EVERY_MODEL, plugins.ADVERTISED])
+def test_model_names_of_default_on_are_reserved(name):
+    models = module("models", armnv_cpu_models=lambda: [CpuModel(name, "m", {})])
+    with pytest.raises(ArmnvError, match=re.escape(f"the CPU model name {name!r} is reserved")):
+        plugins.build_catalog([("models", models, "test")])
+
+
+def test_switching_off_an_undeclared_feature_is_a_warning_not_an_error():
+    cat = catalog(feature_plugin("abc", A, B, C, F))
+    assert select("toy,zz=off") == {"a", "b", "f"}
+    warnings = plugins.undeclared_switches(cat, "toy,zz=off,-yy,a=off,ghost=off,xx=on")
+    assert warnings == [
+        "--cpu: no installed plugin implements feature 'zz', so zz=off changes nothing",
+        "--cpu: no installed plugin implements feature 'yy', so yy=off changes nothing",
+        "--cpu: no installed plugin implements feature 'ghost', so ghost=off changes nothing",
+    ]
 
 
 # ---- machines built from a catalogue ---------------------------------------------------------------------
@@ -258,5 +325,11 @@ def test_out_of_tree_plugin_hooks_fire_on_a_machine(installed_example):
     assert "5 passed" in proc.stdout
 
 
-def test_out_of_tree_plugin_is_absent_without_its_package():
-    assert "scratch" not in plugins.discover().plugins
+def test_out_of_tree_plugin_is_discovered_exactly_when_its_package_is_installed():
+    try:
+        importlib.metadata.distribution("armnv-scratch")
+    except importlib.metadata.PackageNotFoundError:
+        installed = False
+    else:
+        installed = True
+    assert ("scratch" in plugins.discover().plugins) == installed

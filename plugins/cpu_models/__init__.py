@@ -1,11 +1,13 @@
 """CPU models max, neoverse-n2 and neoverse-v1: identification registers and default features.
 
 The values are the ones the reference emulator presents to software (spec
-cpu-models.csv, copied here as `id_registers.csv`); `fields.py` says which
-feature owns which field, so that a field of a feature armnv does not
-implement reads as "not implemented". The plugin also declares the features
-the kernel itself implements (`features.py`) and turns the selected model —
-whichever plugin declared it — into system-register definitions
+cpu-models.csv, copied here as `id_registers.csv`); `fields.py` gives their
+field layout, so that a field no enabled feature claims reads as "not
+implemented". The models name no default features of their own: every
+feature says where it is on by default (`Feature.default_on`), most of them
+"where the model's values advertise it". The plugin also declares the
+features the kernel itself implements (`features.py`) and turns the selected
+model — whichever plugin declared it — into system-register definitions
 (`registers.py`).
 """
 
@@ -19,8 +21,8 @@ from typing import TYPE_CHECKING
 from framework import hookimpl
 from framework.api import CpuModel, Feature
 from framework.arch import HCR_ARMV80_BITS, HCR_AT, HCR_E2H, HCR_NV, HCR_NV1, HCR_NV2, HCR_RW
-from plugins.cpu_models.features import ALWAYS_DEFAULT, KERNEL_FEATURES, declared_features
-from plugins.cpu_models.fields import FIELD_OWNERS
+from plugins.cpu_models.features import declared_features
+from plugins.cpu_models.fields import LAYOUT
 from plugins.cpu_models.registers import feature_gated, id_registers
 
 if TYPE_CHECKING:
@@ -55,17 +57,6 @@ def load_table() -> dict[str, dict[str, tuple[int, int, int, int, int, int]]]:
     return table
 
 
-def default_features(id_regs: dict[str, tuple[int, int, int, int, int, int]]) -> tuple[str, ...]:
-    """Every feature whose ID fields the model's values show, plus those every model has."""
-    names = set(ALWAYS_DEFAULT) | {kf.name for kf in KERNEL_FEATURES if kf.fixed}
-    for row in FIELD_OWNERS:
-        if row.reg in id_regs:
-            value = id_regs[row.reg][5]
-            if row.lowered(value) != value:
-                names.add(row.feature)
-    return tuple(sorted(names))
-
-
 @hookimpl
 def armnv_features() -> list[Feature]:
     return declared_features()
@@ -85,9 +76,8 @@ def armnv_cpu_models() -> list[CpuModel]:
                 name,
                 DESCRIPTIONS.get(name, name),
                 id_regs,
-                default_features=default_features(id_regs),
                 extra=extra,
-                id_fields=FIELD_OWNERS,
+                id_fields=LAYOUT,
             )
         )
     return models

@@ -7,14 +7,17 @@ declared only when its instructions are in the decode table (`probes`): the
 ISA grows group by group, and an ID field must never promise an instruction
 that would UNDEF. The kernel registers a feature adds (`registers`) are
 refined to UNDEF while it is switched off (`registers.feature_gated`).
+
+Each is on by default wherever the model's ID values advertise it, through
+the fields it claims (`fields.KERNEL_CLAIMS`), like any plugin's feature.
 """
 
 from __future__ import annotations
 
 import attrs
 
-from framework.api import Feature, decoder
-from plugins.cpu_models.fields import FIELD_OWNERS
+from framework.api import ADVERTISED, Feature, decoder
+from plugins.cpu_models.fields import KERNEL_CLAIMS
 
 
 @attrs.define(frozen=True, slots=True)
@@ -52,9 +55,6 @@ KERNEL_FEATURES: tuple[KernelFeature, ...] = (
     KernelFeature("hbc", "FEAT_HBC: BC.cond", probes=(0x54000010,)),  # BC.EQ .
 )
 
-# Features every model has that own no ID field
-ALWAYS_DEFAULT = ("el2", "mmu")
-
 
 def implemented(feature: KernelFeature) -> bool:
     dec = decoder()
@@ -66,6 +66,6 @@ def declared_features() -> list[Feature]:
     for kf in KERNEL_FEATURES:
         if not implemented(kf):
             continue
-        fields = tuple(f for f in FIELD_OWNERS if f.feature == kf.name)
-        features.append(Feature(kf.name, kf.description, kf.requires, fields, fixed=kf.fixed))
+        fields = KERNEL_CLAIMS.get(kf.name, ())
+        features.append(Feature(kf.name, kf.description, kf.requires, fields, fixed=kf.fixed, default_on=(ADVERTISED,)))
     return features

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.api import Feature
+from framework.api import ADVERTISED, EVERY_MODEL, Feature, IdField
 from plugins.mmu.at import at_registers
 from plugins.mmu.tlbi import tlbi_registers
 from plugins.mmu.walk import Walker
@@ -30,27 +30,42 @@ def walker(machine: Machine) -> Walker:
     return w
 
 
-# Architectural features this plugin implements on top of "mmu"; the CPU models own the ID
-# fields that advertise them (kept only while the feature is enabled)
+MMFR0, MMFR1, MMFR2, ISAR0, ISAR1 = (f"ID_AA64{r}_EL1" for r in ("MMFR0", "MMFR1", "MMFR2", "ISAR0", "ISAR1"))
+
+# Architectural features this plugin implements on top of "mmu", each with the ID fields that
+# advertise it: on by default wherever the model's values do. Where a field has further levels
+# (TGran16 = 2 and TGran16_2 = 3 are FEAT_LPA2, HPDS = 2 is FEAT_HPDS2) the claim stops below them.
 MMU_FEATURES = (
-    ("tgran16", "16 KiB translation granule"),
-    ("asid16", "16-bit ASIDs (TCR_ELx.AS)"),
-    ("vmid16", "16-bit VMIDs (VTCR_EL2.VS)"),
-    ("hafdbs", "FEAT_HAFDBS: hardware Access flag and dirty state (TCR.HA/HD, DBM)"),
-    ("hpds", "FEAT_HPDS: hierarchical permission disables (TCR.HPDn)"),
-    ("xnx", "FEAT_XNX: stage-2 execute-never for EL0 and EL1 separately"),
-    ("ttst", "FEAT_TTST: small translation tables (TnSZ up to 48)"),
-    ("cnp", "FEAT_TTCNP: the TTBR CnP bit (accepted; one PE)"),
-    ("tlbios", "FEAT_TLBIOS: TLBI outer-shareable forms"),
-    ("tlbirange", "FEAT_TLBIRANGE: TLBI range forms"),
-    ("xs", "FEAT_XS: TLBI nXS forms (the XS attribute is a hint)"),
+    (
+        "tgran16",
+        "16 KiB translation granule",
+        (IdField(MMFR0, 20, 4, "TGran16", top=1), IdField(MMFR0, 32, 4, "TGran16_2", absent=1, top=2)),
+    ),
+    ("asid16", "16-bit ASIDs (TCR_ELx.AS)", (IdField(MMFR0, 4, 4, "ASIDBits"),)),
+    ("vmid16", "16-bit VMIDs (VTCR_EL2.VS)", (IdField(MMFR1, 4, 4, "VMIDBits"),)),
+    (
+        "hafdbs",
+        "FEAT_HAFDBS: hardware Access flag and dirty state (TCR.HA/HD, DBM)",
+        (IdField(MMFR1, 0, 4, "HAFDBS"),),
+    ),
+    ("hpds", "FEAT_HPDS: hierarchical permission disables (TCR.HPDn)", (IdField(MMFR1, 12, 4, "HPDS", top=1),)),
+    ("xnx", "FEAT_XNX: stage-2 execute-never for EL0 and EL1 separately", (IdField(MMFR1, 28, 4, "XNX"),)),
+    ("ttst", "FEAT_TTST: small translation tables (TnSZ up to 48)", (IdField(MMFR2, 28, 4, "ST"),)),
+    ("cnp", "FEAT_TTCNP: the TTBR CnP bit (accepted; one PE)", (IdField(MMFR2, 0, 4, "CnP"),)),
+    ("tlbios", "FEAT_TLBIOS: TLBI outer-shareable forms", (IdField(ISAR0, 56, 4, "TLB", top=1),)),
+    ("tlbirange", "FEAT_TLBIRANGE: TLBI range forms", (IdField(ISAR0, 56, 4, "TLB", absent=1),)),
+    ("xs", "FEAT_XS: TLBI nXS forms (the XS attribute is a hint)", (IdField(ISAR1, 56, 4, "XS"),)),
 )
 
 
 @hookimpl
 def armnv_features() -> list[Feature]:
-    features = [Feature("mmu", "VMSAv8-64 stage 1 and stage 2 translation, AT and TLBI")]
-    features += [Feature(name, text, requires=("mmu",)) for name, text in MMU_FEATURES]
+    # VMSAv8-64 is part of every AArch64 PE, so every model has the MMU
+    features = [Feature("mmu", "VMSAv8-64 stage 1 and stage 2 translation, AT and TLBI", default_on=(EVERY_MODEL,))]
+    features += [
+        Feature(name, text, requires=("mmu",), id_fields=fields, default_on=(ADVERTISED,))
+        for name, text, fields in MMU_FEATURES
+    ]
     return features
 
 

@@ -1,7 +1,7 @@
 """armnv-scratch: an IMPLEMENTATION DEFINED scratch register that EL2 can trap.
 
-Feature ``scratch`` (off by default; ``--cpu max,scratch=on``) adds two
-registers in the IMPLEMENTATION DEFINED space (op0 = 3, CRn = 15):
+Feature ``scratch`` (``--cpu max,scratch=on``) adds two registers in the
+IMPLEMENTATION DEFINED space (op0 = 3, CRn = 15):
 
 * ``IMP_SCRATCH_EL1`` (S3_0_C15_C0_0): 64 bits of storage, usable from EL1;
 * ``IMP_SCRATCHCTL_EL2`` (S3_4_C15_C0_0): bit 0, TSCR, traps EL1 accesses to
@@ -11,6 +11,12 @@ registers in the IMPLEMENTATION DEFINED space (op0 = 3, CRn = 15):
 It shows the three kinds of hooks: declarations (a feature, two register
 definitions), a decision (the trap) and a notification (a CPU-dump word).
 The plugin keeps no state of its own: both registers live in ``cpu.sr``.
+
+The feature is on by default on no model. Software finds a vendor register
+through MIDR_EL1, not through an architectural ID field, so the feature
+claims no ID field, and none of the built-in models (QEMU's ``max`` and two
+Arm Neoverse cores) has this register: on them the encodings stay
+UNDEFINED unless the user asks for the feature.
 """
 
 from __future__ import annotations
@@ -18,12 +24,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.cpu.sysregs import SysReg, Trap, reg
-from framework.plugins import Feature
+from framework.api import Feature, SysReg, Trap, reg
 
 if TYPE_CHECKING:
-    from framework.cpu.state import CPUState
-    from framework.machine import Machine
+    from framework.api import CPUState, Machine
 
 TSCR = 1 << 0
 
@@ -31,6 +35,8 @@ FEATURE = Feature(
     "scratch",
     "IMP_SCRATCH_EL1, an IMPLEMENTATION DEFINED register EL2 can trap (example plugin)",
     requires=("el2",),
+    # the models where it is on without --cpu: none (a vendor model would name itself here)
+    default_on=(),
 )
 
 

@@ -137,19 +137,33 @@ NV_BITS = 0x7 << 42  # NV, NV1, AT (nv.md NV-02)
 NV2_BIT = 1 << 45  # nv.md NV-03
 
 
+NV_FIELD = ("ID_AA64MMFR2_EL1", 24, 4, "NV")  # nv.md NV-01: 1 = FEAT_NV, 2 = FEAT_NV2
+
+
 def nv_standins() -> list[types.ModuleType]:
-    """The declarations the nv and nv2 plugins make (features and HCR_EL2 bits), nothing else."""
-    nv = plugin_module(
-        "standin_nv",
-        armnv_features=lambda: [plugins.Feature("nv", "FEAT_NV stand-in", ("el2", "vhe"))],
-        armnv_hcr_bits=lambda: NV_BITS,
+    """The declarations the nv and nv2 plugins make (features, ID fields, HCR_EL2 bits), nothing else."""
+    nv_feature = plugins.Feature(
+        "nv",
+        "FEAT_NV stand-in",
+        ("el2", "vhe"),
+        id_fields=(plugins.IdField(*NV_FIELD, top=1),),
+        default_on=(plugins.ADVERTISED,),
     )
-    nv2 = plugin_module(
-        "standin_nv2",
-        armnv_features=lambda: [plugins.Feature("nv2", "FEAT_NV2 stand-in", ("nv",))],
-        armnv_hcr_bits=lambda: NV2_BIT,
+    nv2_feature = plugins.Feature(
+        "nv2",
+        "FEAT_NV2 stand-in",
+        ("nv",),
+        id_fields=(plugins.IdField(*NV_FIELD, absent=1),),
+        default_on=(plugins.ADVERTISED,),
     )
+    nv = plugin_module("standin_nv", armnv_features=lambda: [nv_feature], armnv_hcr_bits=lambda: NV_BITS)
+    nv2 = plugin_module("standin_nv2", armnv_features=lambda: [nv2_feature], armnv_hcr_bits=lambda: NV2_BIT)
     return [nv, nv2]
+
+
+def feature_standin(feature: plugins.Feature) -> types.ModuleType:
+    """A plugin that declares `feature` and nothing else."""
+    return plugin_module(f"standin_{feature.name}", armnv_features=lambda: [feature])
 
 
 def catalog_with(*modules: types.ModuleType) -> plugins.Catalog:

@@ -2,8 +2,9 @@
 
 Expected values come from the CSV copy and from the literal values of
 cpu-models.md, after the documented rule: a field keeps the model's value
-only while the feature owning it (plugins/cpu_models/fields.py) is declared
-by an installed plugin and enabled.
+only while a feature claiming it is declared by an installed plugin and
+enabled; a field nobody claims drops to its level in the layout
+(plugins/cpu_models/fields.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from framework import plugins
 from framework.isa.table import decoder
 from plugins.cpu_models import features as kernel_features
-from plugins.cpu_models.fields import BASE, FIELD_OWNERS
+from plugins.cpu_models.fields import BASE, KERNEL_CLAIMS, LAYOUT
 from plugins.cpu_models.tests.guest import (
     DATA,
     at_el0,
@@ -49,16 +50,23 @@ def id_registers(model: str) -> dict[str, tuple[tuple[int, ...], int]]:
     return {name: v for name, v in CSV[model].items() if not name.startswith(NOT_ID)}
 
 
-def lowered(reg: str, value: int, enabled: frozenset[str]) -> int:
-    """The rule, written out: each field owned by a feature that is not enabled drops to its absent level."""
-    for row in FIELD_OWNERS:
-        if row.reg != reg or row.feature in enabled:
+def lowered(catalog: plugins.Catalog, reg: str, value: int, enabled: frozenset[str]) -> int:
+    """The rule, written out for one register, field by field of the layout."""
+    for row in LAYOUT:
+        if row.reg != reg:
             continue
+        on = [c for f in catalog.features.values() if f.name in enabled for c in f.id_fields if c.slot == row.slot]
+        off = [c for f in catalog.features.values() if f.name not in enabled for c in f.id_fields if c.slot == row.slot]
+        limits = [c.absent for c in off]
+        if not on:
+            limits.append(row.absent)
+        elif all(c.top is not None for c in on):
+            limits.append(max(c.top for c in on))
         mask = (1 << row.width) - 1
         field = (value >> row.shift) & mask
         level = field - (1 << row.width) if row.signed and field >> (row.width - 1) else field
-        if level > row.absent:
-            value = (value & ~(mask << row.shift)) | ((row.absent & mask) << row.shift)
+        if limits and level > min(limits):
+            value = (value & ~(mask << row.shift)) | ((min(limits) & mask) << row.shift)
     return value
 
 
@@ -79,20 +87,21 @@ def test_cpu_models_every_id_register_read_at_el2(run_asm, model):
     enabled = m.features
     for name in names:
         raw = CSV[model][name][1]
-        assert values[name] == lowered(name, raw, enabled), name
+        assert values[name] == lowered(m.catalog, name, raw, enabled), name
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_cpu_models_fields_never_above_the_model(run_asm, model):
     names = list(id_registers(model))
     values, m = read_all(run_asm, model, names, model)
-    for row in FIELD_OWNERS:
+    claimed = {c.slot for f in m.catalog.features.values() for c in f.id_fields}
+    for row in LAYOUT:
         if row.reg not in values:
             continue
         got = row.level(row.get(values[row.reg]))
         assert got <= row.level(row.get(CSV[model][row.reg][1])), row.label
-        if row.feature not in m.catalog.features:
-            assert got <= row.absent, f"{row.label}: {row.feature} is not implemented but advertised"
+        if row.slot not in claimed:
+            assert got <= row.absent, f"{row.label}: no installed plugin claims it but it is advertised"
 
 
 def expect(spec: int, owners: tuple[tuple[str, int], ...], enabled: frozenset[str]) -> int:
@@ -230,7 +239,7 @@ def test_dczid_block_size_and_dzp(run_asm):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_advertised_field_was_reviewed(model):
-    owned = {(r.reg, bit) for r in FIELD_OWNERS for bit in range(r.shift, r.shift + r.width)}
+    owned = {(r.reg, bit) for r in LAYOUT for bit in range(r.shift, r.shift + r.width)}
     base = {(reg, bit) for reg, lsb, width, _ in BASE for bit in range(lsb, lsb + width)}
     for name, (_, value) in id_registers(model).items():
         for bit in range(64):
@@ -238,12 +247,27 @@ def test_every_advertised_field_was_reviewed(model):
                 assert (name, bit) in owned | base, f"{name} bit {bit} is advertised but in no table"
 
 
-def test_default_features_name_the_models_features():
+def test_models_claim_nothing_for_features_they_do_not_declare():
+    # the model gives values and a layout; claims belong to the features that implement them
     catalog = plugins.discover()
-    defaults = {name: set(catalog.models[name].default_features) for name in MODELS}
     for name in MODELS:
-        # cpu-models.md §2: all three implement FEAT_NV2, PAN, VHE and a GICv3 CPU interface
-        assert {"el2", "vhe", "nv", "nv2", "pan", "gicv3", "mmu", "ssbs", "uao"} <= defaults[name]
+        model = catalog.models[name]
+        assert model.default_features == ()
+        assert all(row.feature == "" and row.top is None for row in model.id_fields)
+    assert set(KERNEL_CLAIMS) <= {kf.name for kf in kernel_features.KERNEL_FEATURES}
+    # a kernel feature is on by default where the model advertises it, which needs a claim
+    assert {kf.name for kf in kernel_features.KERNEL_FEATURES if not kf.fixed} <= set(KERNEL_CLAIMS)
+    layout = {row.slot for row in LAYOUT}
+    assert all(c.slot in layout for fields in KERNEL_CLAIMS.values() for c in fields)
+
+
+def test_kernel_features_are_on_where_the_model_advertises_them():
+    # cpu-models.md §6: BT is 1 on max and neoverse-n2, 0 on neoverse-v1; NMI only on max; all three
+    # have SSBS, UAO and VHE
+    catalog = plugins.discover()
+    defaults = {name: plugins.default_features(catalog, catalog.models[name]) for name in MODELS}
+    for name in MODELS:
+        assert {"el2", "vhe", "mmu", "ssbs", "uao"} <= defaults[name]
     assert {"bti", "nmi"} <= defaults["max"]
     assert "bti" in defaults["neoverse-n2"] and "nmi" not in defaults["neoverse-n2"]
     assert not {"bti", "nmi"} & defaults["neoverse-v1"]
