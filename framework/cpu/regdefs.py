@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework.cpu.cacheops import cache_instructions
+from framework.cpu.decisions import current_el
 from framework.cpu.fpaccess import fp_sysreg_check
 from framework.cpu.interrupts import read_isr
 from framework.cpu.sysregs import UNDEF, Decision, SysReg, reg
@@ -52,7 +53,7 @@ def _sp_el0_check(cpu: CPUState, is_read: bool) -> Decision | None:
 
 
 def _read_current_el(cpu: CPUState) -> int:
-    return cpu.machine.current_el(cpu) << 2
+    return current_el(cpu) << 2
 
 
 def _read_fpcr(cpu: CPUState) -> int:

@@ -32,8 +32,7 @@ class PanOn:
 
 def with_plugin(plugin, build):
     def setup(m):
-        m.pm.register(plugin)
-        m.mem.mmu = None  # the walker looks for hook implementations when it is made
+        m.register_plugin(plugin)
         t = Tables(m, TABLES)
         code_block(t)
         build(t, m)
@@ -171,7 +170,7 @@ class AtS1e1rAnswers:
 
 def test_at_hook_answers_before_the_walk_and_declines_other_operations(run_asm):
     def setup(m):
-        m.pm.register(AtS1e1rAnswers())
+        m.register_plugin(AtS1e1rAnswers())
 
     m = run_asm(
         """
