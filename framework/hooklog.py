@@ -25,7 +25,7 @@ from typing import Any
 
 import pluggy
 
-from framework.cpu.sysregs import Allow, Decision, ToMemory, Trap, Undef, describe_key
+from framework.cpu.sysregs import Allow, Decision, SysReg, ToMemory, Trap, Undef, describe_key
 from framework.plugins import DECISION_HOOKS, IMPL_MARK, implemented_hooks
 from framework.vmem import Translation
 
@@ -107,13 +107,15 @@ class DecisionLog:
 # ---- the arguments that matter, and the answer, in words ------------------------------------------------
 
 
-def _sysreg_access(kw: Mapping[str, Any]) -> str:
-    reg, key, is_read = kw["reg"], kw["key"], kw["is_read"]
+def describe_access(key: int, reg: SysReg | None, is_read: bool) -> str:
+    """``MRS VBAR_EL2``, ``MSR S3_4_C15_C7_7``, ``TLBI ALLE2``: a system-register access in words."""
     if key >> 14 == 1:  # op0 = 1: a system instruction, named by its row (TLBI ALLE2, AT S1E1R…)
-        what = reg.name if reg is not None else f"{'SYSL' if is_read else 'SYS'} {describe_key(key)}"
-    else:
-        what = f"{'MRS' if is_read else 'MSR'} {reg.name if reg is not None else describe_key(key)}"
-    return f"{what} at EL{kw['cpu'].el}"
+        return reg.name if reg is not None else f"{'SYSL' if is_read else 'SYS'} {describe_key(key)}"
+    return f"{'MRS' if is_read else 'MSR'} {reg.name if reg is not None else describe_key(key)}"
+
+
+def _sysreg_access(kw: Mapping[str, Any]) -> str:
+    return f"{describe_access(kw['key'], kw['reg'], kw['is_read'])} at EL{kw['cpu'].el}"
 
 
 def _exception_entry(kw: Mapping[str, Any]) -> str:
@@ -183,4 +185,4 @@ def _value(value: Any) -> str:
     return hex(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-__all__ = ["DecisionLog", "describe_answer", "describe_call"]
+__all__ = ["DecisionLog", "describe_access", "describe_answer", "describe_call"]

@@ -155,7 +155,7 @@ def _unimp_insn(ev: dict[str, Any]) -> str:
 
 
 def _unimp_sysreg(ev: dict[str, Any]) -> str:
-    return f"unimp: {ev['insn']} {ev['reg']}: unimplemented system register at PC {ev['pc']:#x} (EL{ev['el']})"
+    return f"unimp: {ev['access']}: unimplemented system register at PC {ev['pc']:#x} (EL{ev['el']})"
 
 
 def _unimp_msr_imm(ev: dict[str, Any]) -> str:

@@ -21,12 +21,12 @@ from framework.cpu.exceptions import illegal_state
 from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
 from framework.cpu.state import CPUState
-from framework.cpu.sysregs import Registry, SysReg, describe_key
+from framework.cpu.sysregs import Registry, SysReg
 from framework.cpu.traps import describe_hcr
 from framework.devices.timer import GenericTimer
 from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
-from framework.hooklog import DecisionLog
+from framework.hooklog import DecisionLog, describe_access
 from framework.loader import SymbolTable
 from framework.log import make_logger
 from framework.stats import Stats
@@ -311,10 +311,10 @@ class Machine:
 
     def log_unimp_sysreg(self, key: int, reg: SysReg | None, is_read: bool) -> None:
         """-d unimp: an MRS/MSR/SYS/SYSL of an encoding this machine does not implement."""
-        op0 = key >> 14
-        kind = ("SYSL" if is_read else "SYS") if op0 == 1 else ("MRS" if is_read else "MSR")
-        name = describe_key(key) if reg is None else f"{reg.name} (feature {reg.feature} is off)"
-        self.logger.msg("unimp.sysreg", pc=self.cpu.pc, insn=kind, reg=name, el=self.cpu.el)
+        what = describe_access(key, reg, is_read)
+        if reg is not None:
+            what += f" (feature {reg.feature} is off)"
+        self.logger.msg("unimp.sysreg", pc=self.cpu.pc, access=what, el=self.cpu.el)
 
     def log_unimp_msr(self, op1: int, op2: int, crm: int) -> None:
         """-d unimp: an MSR (immediate) to a PSTATE field nothing implements."""
