@@ -95,10 +95,11 @@ class DecisionLog:
         _, plugin = self._calls.pop()
         if plugin is None:
             return
-        exc = outcome.exception
-        answer = f"raised {type(exc).__name__}({exc})" if exc is not None else describe_answer(outcome.get_result())
-        if hook_name in ("armnv_current_el", "armnv_unprivileged_el") and exc is None:
-            answer = f"EL{outcome.get_result()}"
+        if outcome.excinfo is not None:
+            exc = outcome.excinfo[1]
+            answer = f"raised {type(exc).__name__}({exc})"
+        else:
+            answer = _ANSWERS.get(hook_name, describe_answer)(outcome.get_result())
         self.logger.msg(
             "plugins.decision", hook=hook_name, plugin=plugin, call=describe_call(hook_name, kwargs), answer=answer
         )
@@ -153,6 +154,13 @@ _CALLS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "armnv_pan_active": lambda kw: f"at EL{kw['cpu'].el}",
     "armnv_translate": _translate,
     "armnv_descriptor": _descriptor,
+}
+
+
+# answers that are not a Decision or a Translation and mean more than their value
+_ANSWERS: dict[str, Callable[[Any], str]] = {
+    "armnv_current_el": lambda el: f"EL{el}",
+    "armnv_unprivileged_el": lambda el: f"EL{el}",
 }
 
 

@@ -77,14 +77,13 @@ class Machine:
         self.id_regs = plugins.resolve_id_registers(self.catalog, model, self.features).values
         # -d plugins: who answered each decision (nothing of it exists otherwise)
         self.decision_log = DecisionLog(self.logger) if "plugins" in self.debug else None
-        adapt = self.decision_log.adapt if self.decision_log is not None else None
-        self.pm = plugins.machine_manager(self.catalog, self.features, adapt)
+        self._adapt = self.decision_log.adapt if self.decision_log is not None else None
+        self.pm = plugins.machine_manager(self.catalog, self.features, self._adapt)
         self.hook = self.pm.hook
         if self.decision_log is not None:
             self.decision_log.install(self.pm)
-            for info in self.catalog.plugins.values():
-                if self.pm.has_plugin(info.name):
-                    self.decision_log.registered(info.name, info.module)
+            for name, plugin in self.pm.list_name_plugin():
+                self.decision_log.registered(name, plugin)
 
         # ---- board
         self.bus = Bus()
@@ -142,7 +141,7 @@ class Machine:
                 f"plugin {name!r} implements {', '.join(built)}, which only a machine being built can use"
                 " (declare the plugin through the armnv entry-point group)"
             )
-        plugins.register(self.pm, plugin, name, self.decision_log.adapt if self.decision_log is not None else None)
+        plugins.register(self.pm, plugin, name, self._adapt)
         if self.decision_log is not None:
             self.decision_log.registered(name, plugin)
         self._hooks_changed()

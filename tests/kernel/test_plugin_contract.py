@@ -459,3 +459,22 @@ def test_debug_unimp_logs_msr_immediate_to_an_unimplemented_field(asm, tmp_path)
 def test_kernel_modules_import_first_in_a_fresh_interpreter(module):
     proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_debug_plugins_logs_current_el_and_eret_decisions(asm, tmp_path):
+    log = tmp_path / "plugins.log"
+    m = start(
+        program(eret_to("el1_code", EL1H) + "el1_code:\n    mrs x2, currentel\nel1_eret:\n    eret\n"),
+        debug=frozenset({"plugins"}),
+        log_file=str(log),
+    )
+    m.register_plugin(ReportsEl2AtEl1())
+    m.register_plugin(EretDecision(Trap(2)))
+    m.run(10_000)
+    m.close()
+    decisions = [line for line in log.read_text().splitlines() if line.startswith("plugins: armnv_")]
+    # the ERET at EL2, which the plugin declined, was the kernel's: not logged
+    assert decisions == [
+        "plugins: armnv_current_el at EL1 -> EL2 [ReportsEl2AtEl1]",
+        f"plugins: armnv_eret ERET at EL1 PC {symbol(m, 'el1_eret'):#x} -> Trap(EL2) [EretDecision]",
+    ]
