@@ -3,7 +3,7 @@
     armnv run IMAGE [options]     run a bare-metal AArch64 image on the virt board
     armnv cpus [--verbose]        CPU models and their default features
     armnv features                optional architectural features
-    armnv plugins                 discovered plugins, their features and hooks
+    armnv plugins                 discovered plugins in registration order, their features and hooks
 
 Stdout belongs to the guest: only what it writes through semihosting or the
 UART goes there. Logs (``-d``), ``--stats`` and ``--profile`` go to stderr, or
@@ -253,15 +253,8 @@ def features() -> int:
 
 @app.command("plugins")
 def list_plugins() -> int:
-    """List every discovered plugin: origin, features, CPU models and the hooks it implements."""
-    catalog = plugins.discover()
-    for name, info in sorted(catalog.plugins.items()):
-        entry_point = getattr(info, "entry_point", "") or info.module.__name__
-        print(f"{name} ({info.origin}: {entry_point})")
-        print(f"    features: {', '.join(f.name for f in info.features) or '-'}")
-        if info.models:
-            print(f"    cpu models: {', '.join(m.name for m in info.models)}")
-        print(f"    hooks: {', '.join(info.hooks()) or '-'}")
+    """List every discovered plugin in registration order: origin, features, CPU models and hooks."""
+    print("\n".join(plugins.describe_plugins(plugins.discover())))
     return 0
 
 

@@ -68,6 +68,7 @@ class Engine:
         self.limit = NEVER
         self.trace_exec = False
         self.trace_in_asm = False
+        self.log_unimp = False
         self.translated = 0
 
     # ---- translation ---------------------------------------------------------------------
@@ -109,7 +110,7 @@ class Engine:
             return self._fetch_fault_block(pc, pa)
         ns = dict(self.base_ns)
         features = self.machine.features
-        ctx = Ctx(ns, features)
+        ctx = Ctx(ns, features, log_unimp=self.log_unimp)
         bti = "bti" in features
         dec = decoder()
         n = 0

@@ -16,7 +16,14 @@ only when at least one of its features is enabled (``--cpu max,nv2=off``
 switches one off), so a hook implementation never has to ask "am I
 enabled?". Plugins that declare CPU models or no feature at all are always
 registered. Registration order is: armnv's builtin plugins, then
-third-party ones, each sorted by entry-point name.
+third-party ones, each sorted by entry-point name (``armnv plugins`` lists
+them in that order).
+
+A built machine takes more plugins only through
+``Machine.register_plugin(plugin, name=...)`` (tests and tools adding a
+stand-in): such a plugin may implement decisions and notifications, not
+declarations, and the machine recomputes everything it derives from its
+set of hooks, telling plugins through `armnv_plugins_changed`.
 
 Three kinds of hooks
 --------------------
@@ -26,12 +33,19 @@ Three kinds of hooks
 * **Decisions** (``firstresult=True``): implementations are called one by
   one and the first that returns something other than ``None`` wins;
   ``None`` means "not my business". When nobody answers, the kernel applies
-  the base architecture. pluggy calls the most recently registered plugin
-  first; ``@hookimpl(tryfirst=True)`` / ``@hookimpl(trylast=True)`` move an
+  the base architecture (all in ``framework/cpu/decisions.py``). pluggy
+  calls the most recently registered plugin first;
+  ``@hookimpl(tryfirst=True)`` / ``@hookimpl(trylast=True)`` move an
   implementation to the front / back. The ordering rule of each decision is
-  written on it below, with the spec item that requires it.
-* **Notifications** (configuration changes, CPU dumps, log fields): every
-  implementation is called; return values are collected where documented.
+  written on it below, with the spec item that requires it. Decisions that
+  may take an exception answer with the decision types of
+  `armnv_sysreg_access` (``Trap(el, esr=None)``, ``Undef()``): the kernel
+  takes the exception and counts the trap, so a plugin never enters an
+  exception itself. ``-d plugins`` logs every decision a plugin answered:
+  the hook, the arguments that matter, the answer and the plugin's name.
+* **Notifications** (configuration changes, a plugin added to a built
+  machine, CPU dumps, log fields): every implementation is called; return
+  values are collected where documented.
 
 Hooks run on *events*, never per instruction: a pluggy call costs about a
 microsecond, an emulated instruction far less. The kernel only calls a
@@ -217,21 +231,30 @@ def armnv_entry_pstate(cpu: CPUState, target_el: int) -> None:
 
 
 @hookspec(firstresult=True)
-def armnv_eret(cpu: CPUState, pc: int) -> int | None:
-    """An ERET, ERETAA or ERETAB at ``pc``, at EL1 or EL2.
+def armnv_eret(cpu: CPUState, pc: int) -> Decision | None:
+    """Decide an ERET, ERETAA or ERETAB at ``pc``, at EL1 or EL2 (at EL0 it is UNDEFINED unasked).
 
-    Return the next PC if the plugin handled the instruction (typically by
-    taking an exception: FEAT_NV traps EL1 ERET to EL2 with EC 0x1A, nv.md
-    NV-15), or None for the ordinary exception return.
+    :return: None for the ordinary exception return (``Allow()`` means the
+        same), or the exception the kernel takes instead, at ``pc``:
+
+        * ``Trap(el, esr=None)`` — to ``el``; ``esr=None`` is the ERET trap
+          syndrome, EC 0x1A with ISS 0 (syndromes.md §5). FEAT_NV traps EL1
+          ERETs to EL2 this way (nv.md NV-15); the kernel counts the trap;
+        * ``Undef()`` — UNDEFINED (EC 0x00).
+
+    Only FEAT_NV is expected to answer.
     """
 
 
 @hookspec(firstresult=True)
-def armnv_msr_immediate(cpu: CPUState, op1: int, op2: int, crm: int) -> bool | None:
+def armnv_msr_immediate(cpu: CPUState, op1: int, op2: int, crm: int) -> bool | Decision | None:
     """An MSR (immediate) to a PSTATE field the kernel does not own (e.g. PAN: op1 = 0, op2 = 4).
 
-    Return True when the plugin performed it; if nobody does, the
-    instruction is UNDEFINED.
+    Return True when the plugin performed it, or the exception the kernel
+    takes instead: ``Trap(el, esr=None)`` (``esr=None`` is the EC 0x18
+    syndrome with op0 = 0, CRn = 4, Rt = 31, a write — syndromes.md §4;
+    the trap is counted) or ``Undef()``. If nobody answers, the instruction
+    is UNDEFINED.
     """
 
 
@@ -241,7 +264,9 @@ def armnv_at(cpu: CPUState, op: str, va: int) -> int | None:
 
     Called by the AT instruction definitions after the access decision
     (traps such as HCR_EL2.AT or NV-06 are `armnv_sysreg_access`'s
-    business and leave PAR_EL1 unchanged, mmu.md MMU-08). ``op`` is the
+    business and leave PAR_EL1 unchanged, mmu.md MMU-08, so this hook
+    answers no ``Trap``: a fault of the translation itself is reported in
+    PAR_EL1 or taken by the MMU plugin as an abort). ``op`` is the
     Arm ARM name: ``S1E1R``, ``S1E1W``, ``S1E0R``, ``S1E0W``, ``S1E1RP``,
     ``S1E1WP``, ``S1E1A``, ``S1E2R``, ``S1E2W``, ``S1E2A``, ``S12E1R``,
     ``S12E1W``, ``S12E0R``, ``S12E0W``. Return None for operations the
@@ -325,6 +350,19 @@ def armnv_config_changed(cpu: CPUState, reg: SysReg) -> None:
     context of its ASID/VMID, and HCR_EL2 writes that change no translation
     bit) and recomputed the memory context; a plugin caching anything derived from ``reg``
     drops it here (nv.md NV-05).
+    """
+
+
+@hookspec
+def armnv_plugins_changed(machine: Machine) -> None:
+    """A plugin was added to the built machine (``Machine.register_plugin``).
+
+    The kernel has already recomputed which decision hooks it asks, dropped
+    its memory contexts and translated code, and registered the new plugin
+    (which hears this too). A plugin that derives anything from the set of
+    hook implementations — e.g. the MMU plugin remembers whether anyone
+    implements `armnv_descriptor` and `armnv_pan_active` — recomputes it
+    here.
     """
 
 

@@ -26,9 +26,9 @@ CATEGORIES = {
     "exec": "every executed instruction, with disassembly",
     "in_asm": "every translated block, with disassembly (QEMU -d in_asm)",
     "mmu": "translation table walks and MMU faults",
-    "unimp": "accesses to unimplemented devices or registers",
+    "unimp": "accesses to unimplemented system registers and PSTATE fields, unallocated instructions",
     "guest_errors": "guest mistakes the emulator tolerates (bad semihosting calls, bad UART offsets...)",
-    "plugins": "plugin registration and hook decisions",
+    "plugins": "plugin registration, and every hook decision a plugin answered (which plugin, what answer)",
     "nochain": "translate one instruction per block (same as --one-insn-per-block)",
 }
 
@@ -147,6 +147,25 @@ def _semihosting_call(ev: dict[str, Any]) -> str:
     )
 
 
+def _plugins_decision(ev: dict[str, Any]) -> str:
+    return f"plugins: {ev['hook']} {ev['call']} -> {ev['answer']} [{ev['plugin']}]"
+
+
+def _unimp_insn(ev: dict[str, Any]) -> str:
+    return f"unimp: unallocated instruction {ev['word']:#010x} at PC {ev['pc']:#x} (EL{ev['el']}): UNDEFINED"
+
+
+def _unimp_sysreg(ev: dict[str, Any]) -> str:
+    return f"unimp: {ev['access']}: unimplemented system register at PC {ev['pc']:#x} (EL{ev['el']})"
+
+
+def _unimp_msr_imm(ev: dict[str, Any]) -> str:
+    return (
+        f"unimp: MSR (immediate) op1={ev['op1']} op2={ev['op2']} CRm={ev['crm']}: unimplemented PSTATE field"
+        f" at PC {ev['pc']:#x} (EL{ev['el']})"
+    )
+
+
 _RENDERERS = {
     "exception.entry": _exception_entry,
     "exception.return": _exception_return,
@@ -154,6 +173,11 @@ _RENDERERS = {
     "exec": _exec,
     "psci.call": _psci_call,
     "semihosting.call": _semihosting_call,
+    "plugins.decision": _plugins_decision,
+    "plugins.register": lambda ev: f"plugins: registered {ev['plugin']}: {ev['hooks']}",
+    "unimp.insn": _unimp_insn,
+    "unimp.sysreg": _unimp_sysreg,
+    "unimp.msr_imm": _unimp_msr_imm,
     "cpu.dump": lambda ev: ev["text"],
     "text": lambda ev: ev["text"],
 }

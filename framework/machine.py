@@ -21,18 +21,15 @@ from framework.arch import (
     HCR_E2H,
     HCR_FMO,
     HCR_IMO,
-    HCR_TGE,
     PSTATE_C,
     PSTATE_DAIF,
     PSTATE_N,
     PSTATE_V,
     PSTATE_Z,
-    SCTLR_A,
-    SCTLR_DSSBS,
-    SCTLR_SPINTMASK,
     describe_hcr,
 )
 from framework.bus import Bus
+from framework.cpu.decisions import Implemented
 from framework.cpu.exceptions import illegal_state
 from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
@@ -41,6 +38,7 @@ from framework.cpu.sysregs import Registry, SysReg
 from framework.devices.timer import GenericTimer
 from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
+from framework.hooklog import DecisionLog, describe_access
 from framework.loader import SymbolTable
 from framework.log import make_logger
 from framework.stats import Stats
@@ -79,20 +77,24 @@ class Machine:
         self._log_stream = open(config.log_file, "w") if config.log_file else sys.stderr  # noqa: SIM115
         self.logger = make_logger(config.log_format, self._log_stream)
         self.log_int = "int" in self.debug or "cpu" in self.debug
+        self.log_unimp = "unimp" in self.debug
 
         # ---- plugins and features
         self.catalog = plugins.discover()
         model_name, overrides = plugins.parse_cpu_option(config.cpu)
-        model = self.catalog.models.get(model_name)
-        if model is None:
-            known = ", ".join(sorted(self.catalog.models)) or "none"
-            raise ArmnvError(f"unknown CPU model {model_name!r} (known: {known})")
-        self.model = model
+        self.model = model = self.catalog.model(model_name)
         self.features = plugins.select_features(self.catalog, model, overrides)
         # ID register values after the feature rule (fields of disabled features lowered)
         self.id_regs = plugins.resolve_id_registers(self.catalog, model, self.features).values
-        self.pm = plugins.machine_manager(self.catalog, self.features)
+        # -d plugins: who answered each decision (nothing of it exists otherwise)
+        self.decision_log = DecisionLog(self.logger) if "plugins" in self.debug else None
+        self._adapt = self.decision_log.adapt if self.decision_log is not None else None
+        self.pm = plugins.machine_manager(self.catalog, self.features, self._adapt)
         self.hook = self.pm.hook
+        if self.decision_log is not None:
+            self.decision_log.install(self.pm)
+            for name, plugin in self.pm.list_name_plugin():
+                self.decision_log.registered(name, plugin)
 
         # ---- board
         self.bus = Bus()
@@ -108,22 +110,17 @@ class Machine:
         self.timer = GenericTimer(self)
         self.mem = MemorySystem(self)
         self.mem.pa_bits = self._pa_bits()
-        self.mem.has_translate_hook = self._implemented("armnv_translate")
+        self._hooks_changed()
         self.engine = Engine(self, max_block=1 if config.one_insn_per_block or "nochain" in self.debug else 64)
         self.engine.trace_exec = "exec" in self.debug
         self.engine.trace_in_asm = "in_asm" in self.debug
+        self.engine.log_unimp = self.log_unimp
         from framework.devices import build_board_devices
 
         self.devices = build_board_devices(self)
         self.devices["timer"] = self.timer
         self.hook.armnv_devices(machine=self)
 
-        self.sysreg_hooks = self._implemented("armnv_sysreg_access")
-        self.exception_entry_hooks = self._implemented("armnv_exception_entry")
-        self._entry_pstate_hooks = self._implemented("armnv_entry_pstate")
-        self._current_el_hooks = self._implemented("armnv_current_el")
-        self._unpriv_hooks = self._implemented("armnv_unprivileged_el")
-        self._eret_hooks = self._implemented("armnv_eret")
         from framework.cpu.exceptions import restorable_bits
 
         self.restorable_pstate = restorable_bits(self)
@@ -133,10 +130,44 @@ class Machine:
         self.start_time = 0.0
         self.run_time = 0.0
 
-    # ---- build helpers ----------------------------------------------------------------
-    def _implemented(self, hook_name: str) -> bool:
-        return bool(getattr(self.hook, hook_name).get_hookimpls())
+    # ---- plugins ------------------------------------------------------------------------
+    def register_plugin(self, plugin: object, name: str | None = None) -> str:
+        """Add `plugin` (a module or an object with hook implementations) to the built machine.
 
+        This is the one way to add a plugin after the build (tests and tools with a
+        stand-in plugin). It may implement decision and notification hooks; the
+        declarations (features, CPU models, registers, HCR_EL2 bits, devices) shape the
+        machine while it is built, so a plugin implementing one is an error here. The
+        machine then recomputes everything it derives from its set of hooks: which
+        decision hooks the kernel asks, the memory contexts with the translations and
+        permissions cached in them, the translated code, and — through
+        `armnv_plugins_changed` — whatever plugins derive themselves. Returns the name
+        it was registered under (default: the module's or the class's name).
+        """
+        if name is None:
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        built = sorted(set(plugins.implemented_hooks(plugin)) & plugins.BUILD_HOOKS)
+        if built:
+            raise ArmnvError(
+                f"plugin {name!r} implements {', '.join(built)}, which only a machine being built can use"
+                " (declare the plugin through the armnv entry-point group)"
+            )
+        plugins.register(self.pm, plugin, name, self._adapt)
+        if self.decision_log is not None:
+            self.decision_log.registered(name, plugin)
+        self._hooks_changed()
+        self.mem.drop_contexts(self.cpu)
+        self.engine.flush_all_code()
+        self.engine.kick()
+        self.hook.armnv_plugins_changed(machine=self)
+        return name
+
+    def _hooks_changed(self) -> None:
+        """Recompute what the kernel derives from the set of hook implementations."""
+        self.implements = Implemented.of(self.hook)
+        self.mem.has_translate_hook = self.implements.translate
+
+    # ---- build helpers ----------------------------------------------------------------
     def _hcr_mask(self) -> tuple[int, int]:
         mask = HCR_BASE_MASK if "vhe" in self.features else HCR_BASE_MASK & ~HCR_E2H
         for bits in self.hook.armnv_hcr_bits(machine=self):
@@ -248,56 +279,6 @@ class Machine:
         self.engine.kick()
         self.hook.armnv_config_changed(cpu=self.cpu, reg=r)
 
-    def adjust_saved_pstate(self, from_el: int, target_el: int, spsr: int, esr: int | None) -> int:
-        new = self.hook.armnv_exception_entry(cpu=self.cpu, from_el=from_el, target_el=target_el, spsr=spsr, esr=esr)
-        return spsr if new is None else new
-
-    def entry_pstate(self, cpu: CPUState, target_el: int) -> None:
-        """Feature rules for PSTATE on exception entry (syndromes.md §10)."""
-        sctlr = cpu.sr[f"SCTLR_EL{target_el}"]
-        if "ssbs" in self.features:
-            cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
-        if "nmi" in self.features:
-            cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
-        if self._entry_pstate_hooks:
-            self.hook.armnv_entry_pstate(cpu=cpu, target_el=target_el)
-
-    def current_el(self, cpu: CPUState) -> int:
-        if self._current_el_hooks:
-            el = self.hook.armnv_current_el(cpu=cpu)
-            if el is not None:
-                return el
-        return cpu.el
-
-    def unprivileged_el(self, cpu: CPUState) -> int:
-        """The EL whose permissions LDTR/STTR check (pan.md §5)."""
-        if self._unpriv_hooks:
-            el = self.hook.armnv_unprivileged_el(cpu=cpu)
-            if el is not None:
-                return el
-        if cpu.el == 1:
-            return 1 if cpu.uao else 0
-        if cpu.el == 2:
-            e2h_tge = cpu.sr["HCR_EL2"] & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE
-            return 2 if cpu.uao or not e2h_tge else 0
-        return 0
-
-    def eret(self, cpu: CPUState, pc: int) -> int | None:
-        if self._eret_hooks:
-            return self.hook.armnv_eret(cpu=cpu, pc=pc)
-        return None
-
-    def msr_immediate(self, cpu: CPUState, op1: int, op2: int, crm: int) -> bool:
-        return bool(self.hook.armnv_msr_immediate(cpu=cpu, op1=op1, op2=op2, crm=crm))
-
-    def sctlr_a(self, cpu: CPUState) -> bool:
-        """SCTLR_ELx.A of the current translation regime (alignment checking)."""
-        el = cpu.el
-        if el == 0:
-            hcr = cpu.sr["HCR_EL2"]
-            el = 2 if hcr & HCR_TGE and hcr & HCR_E2H else 1
-        return bool(cpu.sr[f"SCTLR_EL{max(el, 1)}"] & SCTLR_A)
-
     # ---- logging -------------------------------------------------------------------------------
     def log_exception(self, from_el, target_el, vector, esr, return_pc, spsr, far) -> None:
         from framework.cpu.exceptions import KIND_NAMES
@@ -333,6 +314,21 @@ class Machine:
         self.logger.msg(
             "exception.return", from_el=from_el, to_el=to_el, pc=pc, spsr=spsr, **self.log_fields("exception.return")
         )
+
+    def log_unimp_insn(self, word: int, pc: int) -> None:
+        """-d unimp: an unallocated (or switched-off) encoding is about to UNDEF."""
+        self.logger.msg("unimp.insn", pc=pc, word=word, el=self.cpu.el)
+
+    def log_unimp_sysreg(self, key: int, reg: SysReg | None, is_read: bool) -> None:
+        """-d unimp: an MRS/MSR/SYS/SYSL of an encoding this machine does not implement."""
+        what = describe_access(key, reg, is_read)
+        if reg is not None:
+            what += f" (feature {reg.feature} is off)"
+        self.logger.msg("unimp.sysreg", pc=self.cpu.pc, access=what, el=self.cpu.el)
+
+    def log_unimp_msr(self, op1: int, op2: int, crm: int) -> None:
+        """-d unimp: an MSR (immediate) to a PSTATE field nothing implements."""
+        self.logger.msg("unimp.msr_imm", pc=self.cpu.pc, op1=op1, op2=op2, crm=crm, el=self.cpu.el)
 
     def log_mmu_fault(self, va: int, esr: int, target_el: int) -> None:
         if "mmu" in self.debug:

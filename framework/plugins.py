@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 
 import attrs
@@ -39,7 +39,23 @@ from framework import PROJECT, hookspecs
 from framework.errors import ArmnvError
 
 ENTRY_POINT_GROUP = "armnv"
-_IMPL_MARK = f"{PROJECT}_impl"
+IMPL_MARK = f"{PROJECT}_impl"
+_SPEC_MARK = f"{PROJECT}_spec"
+
+_SPECS = {name: getattr(fn, _SPEC_MARK) for name, fn in vars(hookspecs).items() if hasattr(fn, _SPEC_MARK)}
+# firstresult hooks: the first answer other than None wins, the kernel decides otherwise
+DECISION_HOOKS = frozenset(name for name, opts in _SPECS.items() if opts.get("firstresult"))
+# hooks called while a catalogue or a machine is built, never afterwards
+BUILD_HOOKS = frozenset(
+    {"armnv_features", "armnv_cpu_models", "armnv_sysregs", "armnv_hcr_bits", "armnv_devices", "armnv_machine_built"}
+)
+
+
+def implemented_hooks(plugin: object) -> list[str]:
+    """Names of the hooks `plugin` (a module, class instance…) implements, sorted."""
+    return sorted(
+        name for name in dir(plugin) if name.startswith("armnv_") and hasattr(getattr(plugin, name), IMPL_MARK)
+    )
 
 
 # ---- declarations ------------------------------------------------------------------------
@@ -190,11 +206,7 @@ class PluginInfo:
 
     def hooks(self) -> list[str]:
         """Names of the hooks this plugin implements."""
-        return sorted(
-            name
-            for name in dir(self.module)
-            if name.startswith("armnv_") and hasattr(getattr(self.module, name), _IMPL_MARK)
-        )
+        return implemented_hooks(self.module)
 
 
 @attrs.define(slots=True)
@@ -430,14 +442,32 @@ def undeclared_switches(catalog: Catalog, option: str) -> list[str]:
     ]
 
 
-def machine_manager(catalog: Catalog, enabled: frozenset[str]) -> pluggy.PluginManager:
+# what a machine registers in place of a plugin (`framework.hooklog` with -d plugins)
+Adapter = Callable[[str, object], object]
+
+
+def machine_manager(catalog: Catalog, enabled: frozenset[str], adapt: Adapter | None = None) -> pluggy.PluginManager:
     """A plugin manager with the plugins a machine with `enabled` features needs (in catalogue order)."""
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     for info in catalog.plugins.values():
         if not info.features or info.models or any(f.name in enabled for f in info.features):
-            pm.register(info.module, name=info.name)
+            register(pm, info.module, info.name, adapt)
     return pm
+
+
+def register(pm: pluggy.PluginManager, plugin: object, name: str, adapt: Adapter | None = None) -> None:
+    """Register `plugin` as `name` on `pm` (through `adapt` if given), checked against the contract."""
+    if pm.has_plugin(name):
+        raise ArmnvError(f"a plugin named {name!r} is already registered")
+    try:
+        pm.register(adapt(name, plugin) if adapt is not None else plugin, name=name)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        if pm.has_plugin(name):
+            pm.unregister(name=name)
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise ArmnvError(f"plugin {name!r} does not follow the hook contract: {detail}") from exc
 
 
 # ---- ID registers ----------------------------------------------------------------------------
@@ -549,15 +579,20 @@ def describe_model(catalog: Catalog, model: CpuModel, features: Iterable[str]) -
     return lines
 
 
+PLUGINS_HEADER = (
+    "Plugins in registration order: armnv's builtins, then third-party plugins, each by entry-point name.",
+    "A machine registers the ones it needs in this order; of the implementations of a hook with the",
+    "same tryfirst/trylast mark, pluggy calls the last registered first.",
+)
+
+
 def describe_plugins(catalog: Catalog) -> list[str]:
-    """Lines for ``armnv plugins``: each plugin, where it came from, its features and hooks."""
-    lines = []
-    for info in catalog.plugins.values():
-        lines.append(f"{info.name}  ({info.origin}: {info.entry_point})")
-        for feat in info.features:
-            extra = f" (requires {', '.join(feat.requires)})" if feat.requires else ""
-            lines.append(f"  feature {feat.name}: {feat.description}{extra}")
+    """Lines for ``armnv plugins``: every plugin in registration order, its origin, features and hooks."""
+    lines = [*PLUGINS_HEADER, ""]
+    for position, info in enumerate(catalog.plugins.values(), 1):
+        lines.append(f"{position}. {info.name} ({info.origin}: {info.entry_point or info.module.__name__})")
+        lines.append(f"    features: {', '.join(f.name for f in info.features) or '-'}")
         if info.models:
-            lines.append("  CPU models: " + " ".join(m.name for m in info.models))
-        lines.append("  hooks: " + (" ".join(info.hooks()) or "none"))
+            lines.append(f"    cpu models: {', '.join(m.name for m in info.models)}")
+        lines.append(f"    hooks: {', '.join(info.hooks()) or '-'}")
     return lines

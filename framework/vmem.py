@@ -43,6 +43,7 @@ from framework.arch import (
     VTTBR_VMID,
 )
 from framework.cpu import syndrome as syn
+from framework.cpu.decisions import sctlr_a, unprivileged_el
 from framework.cpu.exceptions import take_exception
 from framework.errors import BusError, ExceptionTaken
 from framework.memory import ACC_ALIGNED, ACC_UNPRIV, ISS_MASK, PAGE
@@ -270,6 +271,16 @@ class MemorySystem:
             self._hcr_seen = bits
         self.flush_tlbs()
 
+    def drop_contexts(self, cpu: CPUState) -> None:
+        """Forget every context, and the translations and permissions cached in them.
+
+        For a new set of plugins: what `armnv_translate` and `armnv_pan_active` answered
+        before may no longer be the answer.
+        """
+        self.contexts.clear()
+        self._recent.clear()
+        self.switch(cpu)
+
     def flush_tlbs(self) -> None:
         """Drop every cached translation (and, with them, the VA → block caches)."""
         for ctx in self.contexts.values():
@@ -332,8 +343,7 @@ class MemorySystem:
     def access_for(self, cpu: CPUState, write: bool, acc_flags: int) -> Access:
         el = cpu.el
         if acc_flags & ACC_UNPRIV:
-            unpriv_el = self.machine.unprivileged_el(cpu)
-            return Access(write=write, el=unpriv_el)
+            return Access(write=write, el=unprivileged_el(cpu))
         return Access(write=write, el=el)
 
     def translate_access(
@@ -385,7 +395,7 @@ class MemorySystem:
     # ---- faults ------------------------------------------------------------------------
     def check_alignment(self, cpu: CPUState, va: int, size: int, write: bool, pc: int, acc_flags: int) -> None:
         """Unaligned access: fault for exclusives/atomics, or when SCTLR_ELx.A is set."""
-        if acc_flags & ACC_ALIGNED or self.machine.sctlr_a(cpu):
+        if acc_flags & ACC_ALIGNED or sctlr_a(cpu):
             self.data_abort(cpu, va, TranslationFault(syn.FSC_ALIGNMENT), write, pc, acc_flags)
 
     def abort_target(self, cpu: CPUState, fault: TranslationFault) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 import framework
 from framework import plugins
-from framework.testing import TOOLCHAIN_PREFIX, assemble
+from framework.testing import TOOLCHAIN_PREFIX, assemble, make_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 ARMNV = Path(sys.executable).parent / "armnv"
@@ -286,6 +286,15 @@ def test_json_log_format(images):
     assert any(e["event"] == "exec" and e["pc"] == 0x4008_0000 for e in events)
     stats = events[-1]
     assert stats["event"] == "stats" and stats["instructions"] > 0
+
+
+def test_d_plugins_logs_registrations_in_order(images):
+    proc = armnv("run", images["mov"], "-d", "plugins")
+    assert proc.returncode == 0, proc.stderr
+    registered = [line.split()[2].rstrip(":") for line in stderr_lines(proc) if line.startswith("plugins: registered")]
+    # the registration order of a max machine: builtins first, each by entry-point name
+    assert registered == [name for name, _ in make_machine().pm.list_name_plugin()]
+    assert registered[:2] == ["cpu_models", "mmu"]
 
 
 def test_d_help_lists_categories():

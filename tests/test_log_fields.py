@@ -29,7 +29,7 @@ vec:
     .endr
 """)
     m = make_machine(debug=frozenset({"int"}), log_format="json", log_file=str(log))
-    m.pm.register(Tagger())
+    m.register_plugin(Tagger())
     m.load(str(elf))
     m.cpu.x[31] = STACK_TOP
     stop = m.run(1000)

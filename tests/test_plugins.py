@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from framework import hookimpl, plugins
+from framework.cli import run_cli
 from framework.cpu.sysregs import reg
 from framework.errors import ArmnvError
 from framework.plugins import CpuModel, Feature, IdField
@@ -282,6 +283,23 @@ def test_later_plugin_definition_wins(monkeypatch):
     monkeypatch.setattr(plugins, "discover", lambda: cat)
     m = make_machine("max")
     assert m.sysregs.get((3 << 14) | (15 << 7) | (1 << 3)).name == "IMP_B_EL1"
+
+
+def test_armnv_plugins_lists_the_registration_order(monkeypatch, capsys):
+    # a third-party plugin whose name sorts before every builtin is still registered after them
+    base = plugins.discover()
+    entries = [(i.name, i.module, i.origin) for i in base.plugins.values()]
+    aardvark = module("aardvark", armnv_cpu_dump=lambda cpu: [])
+    cat = plugins.build_catalog([*entries, ("aardvark", aardvark, "aardvark 1.0")])
+    monkeypatch.setattr(plugins, "discover", lambda: cat)
+    assert run_cli(["plugins"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Plugins in registration order")
+    listed = [line.split()[1] for line in out if re.match(r"\d+\. ", line)]
+    assert listed == [*base.plugins, "aardvark"]
+    assert "aardvark (aardvark 1.0: aardvark)" in out[-3]
+    # and that is the order a machine registers them in (every one is needed on max)
+    assert [name for name, _ in make_machine("max").pm.list_name_plugin()] == listed
 
 
 # ---- an out-of-tree plugin package, installed the way users install one -----------------------------------

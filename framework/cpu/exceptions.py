@@ -4,7 +4,7 @@ Entry (`take_exception`) follows syndromes.md §10: SPSR_ELx gets the whole
 PSTATE (after the `armnv_exception_entry` hook, e.g. NV-27), ELR_ELx the
 preferred return address, ESR_ELx the syndrome (not for IRQ/FIQ), FAR_ELx
 only for aborts; then PSTATE = target ELxh with D, A, I, F set and IL, SS,
-UAO, BTYPE clear, plus the feature rules of `Machine.entry_pstate` (SSBS,
+UAO, BTYPE clear, plus the feature rules of `decisions.entry_pstate` (SSBS,
 ALLINT, and PAN through the `armnv_entry_pstate` hook). The vector is
 VBAR_ELx + 0x000/0x200 (current EL with SP_EL0/SP_ELx) or 0x400 (lower EL,
 AArch64), + 0x80/0x100/0x180 for IRQ/FIQ/SError.
@@ -105,9 +105,7 @@ def take_exception(
     else:
         offset = 0x400
     offset += vector
-    spsr = cpu.pstate_bits()
-    if machine.exception_entry_hooks:
-        spsr = machine.adjust_saved_pstate(from_el, target_el, spsr, esr)
+    spsr = decisions.exception_entry(cpu, from_el, target_el, cpu.pstate_bits(), esr)
     sr = cpu.sr
     spsr_name, elr_name, esr_name, far_name, vbar_name = _BANKED[target_el]
     sr[spsr_name] = spsr
@@ -124,7 +122,7 @@ def take_exception(
     cpu.uao = 0
     cpu.btype = 0
     cpu.excl = None
-    machine.entry_pstate(cpu, target_el)
+    decisions.entry_pstate(cpu, target_el)
     cpu.pc = (sr[vbar_name] & _VBA) + offset
     machine.stats.exception(esr, vector, from_el, target_el)
     if machine.log_int:
@@ -147,6 +145,12 @@ def raise_sync(cpu: CPUState, esr: int, pc: int, target_el: int | None = None, f
 def undefined(cpu: CPUState, pc: int) -> int:
     """UNDEFINED instruction (EC 0x00) at `pc`."""
     return sync_exception(cpu, syn.uncategorized(), pc)
+
+
+def unallocated(cpu: CPUState, word: int, pc: int) -> int:
+    """`undefined` for an encoding the decoder does not implement, logged first (``-d unimp``)."""
+    cpu.machine.log_unimp_insn(word, pc)
+    return undefined(cpu, pc)
 
 
 def illegal_return(cpu: CPUState, spsr: int) -> bool:
@@ -223,3 +227,8 @@ def restorable_bits(machine) -> int:
 def illegal_state(cpu: CPUState) -> int:
     """Take the Illegal Execution state exception (EC 0x0E) at the current PC."""
     return sync_exception(cpu, syn.esr(syn.EC_ILLEGAL_STATE), cpu.pc)
+
+
+# Last, because the decisions take exceptions with the functions above: whichever of the
+# two modules is imported first, the other then finds everything it uses at call time.
+from framework.cpu import decisions  # noqa: E402

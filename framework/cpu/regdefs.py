@@ -22,6 +22,7 @@ from framework.arch import (
     PSTATE_UAO,
 )
 from framework.cpu.cacheops import cache_instructions
+from framework.cpu.decisions import current_el
 from framework.cpu.fpaccess import fp_sysreg_check
 from framework.cpu.interrupts import read_isr
 from framework.cpu.sysregs import UNDEF, Decision, SysReg, reg
@@ -66,7 +67,7 @@ def _sp_el0_check(cpu: CPUState, is_read: bool) -> Decision | None:
 
 
 def _read_current_el(cpu: CPUState) -> int:
-    return CURRENTEL_EL.put(cpu.machine.current_el(cpu))
+    return CURRENTEL_EL.put(current_el(cpu))
 
 
 def _read_fpcr(cpu: CPUState) -> int:

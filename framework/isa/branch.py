@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from framework.cpu.exceptions import exception_return, undefined
+from framework.cpu import decisions
+from framework.cpu.exceptions import exception_return
+from framework.cpu.syndrome import eret_trap
+from framework.cpu.sysregs import Allow
 from framework.isa.codegen import Ctx
 from framework.isa.table import insn
 
@@ -66,13 +69,14 @@ def BR_BLR_RET(ctx: Ctx, op: int, rn: int) -> None:
     return None
 
 
+ERET_TRAP = eret_trap()  # EC 0x1A, ISS 0: the syndrome of a trapped ERET (syndromes.md §5)
+
+
 def _eret(cpu: CPUState, pc: int) -> int:
-    if cpu.el == 0:
-        return undefined(cpu, pc)
-    handled = cpu.machine.eret(cpu, pc)
-    if handled is not None:
-        return handled
-    return exception_return(cpu, pc)
+    decision = decisions.eret(cpu, pc)
+    if type(decision) is Allow:
+        return exception_return(cpu, pc)
+    return decisions.take(cpu, decision, pc, ERET_TRAP)
 
 
 @insn("1101011 0100 11111 0000 0 0 11111 00000")

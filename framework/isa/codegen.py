@@ -40,10 +40,14 @@ TOP = {0: 31, 1: 63}
 class Ctx:
     """Builder for the body of one translated block."""
 
-    def __init__(self, namespace: dict[str, Any], features: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, namespace: dict[str, Any], features: frozenset[str] | None = None, *, log_unimp: bool = False
+    ) -> None:
         self.ns = namespace
         # the machine's enabled features: emitters may specialise on them (e.g. FEAT_BTI)
         self.features = features
+        # -d unimp: an UNDEFINED encoding logs itself when it is executed
+        self.log_unimp = log_unimp
         self.lines: list[str] = []
         self.indent = 1
         self.pc = 0
@@ -247,10 +251,13 @@ class Ctx:
         self.exit = ("jump", f"{self.helper(fn)}(cpu, {', '.join(args)})")
 
     def undef(self) -> None:
-        """The instruction is UNDEFINED here: take the exception (EC 0x00)."""
-        from framework.cpu.exceptions import undefined
+        """The encoding is unallocated (or its feature is off): take the exception (EC 0x00)."""
+        from framework.cpu.exceptions import unallocated, undefined
 
-        self.call_exit(undefined, hex(self.pc))
+        if self.log_unimp:
+            self.call_exit(unallocated, hex(self.word), hex(self.pc))
+        else:
+            self.call_exit(undefined, hex(self.pc))
 
     def insn_offset(self) -> str:
         """Expression: instructions of this block run before the current one (loops included)."""

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from framework.arch import HCR_E2H, HCR_TGE, SCTLR_NAA
+from framework.cpu.decisions import sctlr_a
 from framework.cpu.syndrome import FSC_ALIGNMENT
 from framework.isa.codegen import Ctx
 from framework.isa.ldst import emit_gpr_access, gpr_kind, simm
@@ -62,7 +63,7 @@ def check_unaligned(cpu: CPUState, va: int, size: int, write: bool, pc: int, ord
     """
     machine = cpu.machine
     in_quantity = (va & 15) + size <= 16 or (ordered and _regime_sctlr(cpu) & SCTLR_NAA)
-    if in_quantity and not machine.sctlr_a(cpu) and "lse2" in machine.features:
+    if in_quantity and not sctlr_a(cpu) and "lse2" in machine.features:
         return
     machine.mem.data_abort(cpu, va, TranslationFault(FSC_ALIGNMENT), write, pc, 0)
 

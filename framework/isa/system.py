@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework.arch import HCR_HCD, HCR_TSC, HCR_TWI, PSTATE_DAIF, SCTLR_NTWI, SCTLR_UMA, hcr_eff
+from framework.cpu import decisions
 from framework.cpu import syndrome as syn
 from framework.cpu.exceptions import sync_exception, sync_target, undefined
 from framework.cpu.sysaccess import access
+from framework.cpu.sysregs import Allow
 from framework.cpu.traps import el0_enabled
 from framework.errors import BlockExit
 from framework.isa.codegen import Ctx
@@ -189,8 +191,13 @@ def _msr_imm(cpu: CPUState, op1: int, op2: int, crm: int, pc: int) -> int:
         machine.engine.kick()
         return pc + 4
     write = PSTATE_FIELDS.get(field)
-    done = write(cpu, crm) if write is not None else machine.msr_immediate(cpu, op1, op2, crm)
-    return pc + 4 if done else undefined(cpu, pc)
+    if write is not None:
+        return pc + 4 if write(cpu, crm) else undefined(cpu, pc)
+    decision = decisions.msr_immediate(cpu, op1, op2, crm)
+    if type(decision) is Allow:
+        return pc + 4
+    # a trapped MSR (immediate) reports EC 0x18 with op0 = 0, CRn = 4, Rt = 31, a write
+    return decisions.take(cpu, decision, pc, syn.sysreg_trap(0, op1, 4, crm, op2, 31, False))
 
 
 @insn("11010101 00000 op1:3 0100 crm:4 op2:3 11111")

@@ -5,7 +5,8 @@ The kernel asks `armnv_translate` on every software-TLB miss; the walker
 when no translation is in force. AT and TLBI are system-instruction rows
 (`at.py`, `tlbi.py`) contributed through `armnv_sysregs`. Per-machine state
 (what the model implements, which hooks other plugins implement) lives in a
-`Walker` attached to the machine's memory system.
+`Walker` attached to the machine's memory system, told when a plugin joins the
+machine (`armnv_plugins_changed`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def armnv_sysregs(machine: Machine) -> list[SysReg]:
 @hookimpl
 def armnv_machine_built(machine: Machine) -> None:
     walker(machine)
+
+
+@hookimpl
+def armnv_plugins_changed(machine: Machine) -> None:
+    walker(machine).hooks_changed()
 
 
 @hookimpl

@@ -81,10 +81,14 @@ class Walker:
         self.limits = ModelLimits.from_ids(*ids)
         self.kernel_pa_bits = machine.mem.pa_bits
         self.hook = machine.hook
-        self.desc_hook = bool(machine.hook.armnv_descriptor.get_hookimpls())
-        self.pan_hook = bool(machine.hook.armnv_pan_active.get_hookimpls())
+        self.hooks_changed()
         self.log = "mmu" in machine.debug
         self.path: list[str] = []
+
+    def hooks_changed(self) -> None:
+        """Look again for the hooks a walk asks (a plugin was added to the machine)."""
+        self.desc_hook = bool(self.hook.armnv_descriptor.get_hookimpls())
+        self.pan_hook = bool(self.hook.armnv_pan_active.get_hookimpls())
 
     # ---- the whole translation ------------------------------------------------------------
     def translate(self, cpu: CPUState, va: int, acc: Access) -> Translation | None:

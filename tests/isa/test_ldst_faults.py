@@ -61,8 +61,7 @@ class StandInTranslation:
 
 def stand_in(extra=None):
     def setup(m):
-        m.pm.register(StandInTranslation())
-        m.mem.has_translate_hook = True
+        m.register_plugin(StandInTranslation())
         if extra is not None:
             extra(m)
 

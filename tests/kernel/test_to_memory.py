@@ -23,8 +23,7 @@ class RedirectTpidrEl2:
 
 def redirect(va: int):
     def setup(m):
-        m.pm.register(RedirectTpidrEl2(va))
-        m.sysreg_hooks = True
+        m.register_plugin(RedirectTpidrEl2(va))
 
     return setup
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from framework import hookimpl
 from plugins.mmu.tests.guest import HCR_RW, code_block, el1_regs, el2_regs, run
 from plugins.mmu.tests.tables import AP_RW_ALL, DATA, NORMAL, TABLES, UXN, Tables
@@ -32,8 +34,7 @@ class PanOn:
 
 def with_plugin(plugin, build):
     def setup(m):
-        m.pm.register(plugin)
-        m.mem.mmu = None  # the walker looks for hook implementations when it is made
+        m.register_plugin(plugin)
         t = Tables(m, TABLES)
         code_block(t)
         build(t, m)
@@ -171,7 +172,7 @@ class AtS1e1rAnswers:
 
 def test_at_hook_answers_before_the_walk_and_declines_other_operations(run_asm):
     def setup(m):
-        m.pm.register(AtS1e1rAnswers())
+        m.register_plugin(AtS1e1rAnswers())
 
     m = run_asm(
         """
@@ -189,3 +190,31 @@ def test_at_hook_answers_before_the_walk_and_declines_other_operations(run_asm):
     # AT S1E1W is left to the MMU: stage 1 off at EL1, so the VA is the PA with Device-nGnRnE
     # attributes (mmu.md MMU-07: 0x…B00 with NS = 1, SH = 0b10, bit 11 RES1)
     assert m.cpu.x[12] == 0x40000B00
+
+
+def test_debug_plugins_names_the_mmu_for_translations_and_faults(run_asm, tmp_path):
+    def setup(m):
+        t = Tables(m, TABLES)
+        code_block(t)
+
+    import plugins.mmu
+    from framework.plugins import implemented_hooks
+    from plugins.mmu.tests.guest import CPU, program
+
+    log = tmp_path / "plugins.log"
+    src = program(f"    ldr x1, ={DATA:#x}\n    ldr x2, [x1]\n", el2=el2_regs(TABLES))
+    m = run_asm(src, cpu=CPU, max_insns=10_000, setup=setup, debug=frozenset({"plugins"}), log_file=str(log))
+    m.close()
+    lines = log.read_text().splitlines()
+    assert "plugins: registered mmu: " + " ".join(implemented_hooks(plugins.mmu)) in lines
+    # the image is identity-mapped (fetches: VA = PA); DATA is not mapped at all: a level-2
+    # translation fault (DFSC 0x06)
+    fetches = [
+        re.fullmatch(r"plugins: armnv_translate fetch (\S+) with EL2 permissions -> PA (\S+) \[mmu\]", line)
+        for line in lines
+        if line.startswith("plugins: armnv_translate fetch")
+    ]
+    assert fetches and all(f is not None and f[1] == f[2] for f in fetches)
+    assert (
+        f"plugins: armnv_translate read {DATA:#x} with EL2 permissions -> raised TranslationFault(0x6) [mmu]" in lines
+    )

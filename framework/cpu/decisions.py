@@ -1,0 +1,263 @@
+"""What the kernel does when no plugin answers a decision hook: the base architecture.
+
+Every decision (``firstresult`` hook in `framework.hookspecs`) goes to the plugins
+first — and only when a registered plugin implements the hook at all
+(`Implemented`, recomputed whenever the machine's hook set changes) — and the
+rule here applies when every implementation answers None:
+
+========================  ====================  ==========================================
+hook                      event                 base architecture
+========================  ====================  ==========================================
+armnv_sysreg_access       MRS, MSR, SYS, SYSL   `kernel_decision`: feature gate, lowest EL,
+                                                direction, VHE view (NV-13), the row's own
+                                                check, EL0 enables and EL2 traps
+armnv_current_el          MRS CurrentEL         PSTATE.EL
+armnv_exception_entry     exception entry       SPSR = PSTATE
+armnv_entry_pstate        exception entry       SSBS and ALLINT from SCTLR_ELx (syndromes.md
+(notification)                                  §10), then every implementation
+armnv_eret                ERET                  UNDEF at EL0, else the exception return
+armnv_msr_immediate       MSR (immediate)       UNDEF (the kernel's own fields never ask)
+armnv_unprivileged_el     LDTR, STTR            EL0, unless PSTATE.UAO; EL2 at EL2 unless
+                                                {E2H, TGE} = {1, 1} (pan.md §5)
+========================  ====================  ==========================================
+
+The MMU plugin asks `armnv_at`, `armnv_pan_active` and `armnv_descriptor` itself,
+and `framework.vmem` asks `armnv_translate` (no answer: the flat map).
+
+Decisions that take an exception (`Trap`, `Undef`) are carried out by `take`, which
+also counts traps, so a plugin never enters an exception itself. These functions
+run at events (an access, an exception, an ERET), never per instruction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from framework.arch import HCR_E2H, HCR_TGE, SCTLR_A, SCTLR_DSSBS, SCTLR_SPINTMASK
+from framework.cpu import syndrome as syn
+
+# the module, not its names: traps -> exceptions -> decisions is an import cycle
+from framework.cpu import traps
+from framework.cpu.exceptions import e2h_view, sync_exception, undefined
+from framework.cpu.sysregs import ALLOW, UNDEF, Allow, Decision, SysReg, Trap, Undef
+
+if TYPE_CHECKING:
+    from framework.cpu.state import CPUState
+
+
+@attrs.define(frozen=True, slots=True)
+class Implemented:
+    """Which decision hooks (and entry notifications) some registered plugin implements.
+
+    The kernel calls none of the others: a pluggy call costs about a microsecond even
+    with no implementation.
+    """
+
+    sysreg_access: bool = False
+    current_el: bool = False
+    exception_entry: bool = False
+    entry_pstate: bool = False
+    eret: bool = False
+    msr_immediate: bool = False
+    unprivileged_el: bool = False
+    translate: bool = False
+
+    @classmethod
+    def of(cls, hook: Any) -> Implemented:
+        """What a plugin manager's ``hook`` relay has implementations for."""
+        return cls(**{f.name: bool(getattr(hook, f"armnv_{f.name}").get_hookimpls()) for f in attrs.fields(cls)})
+
+
+# ---- carrying a decision out --------------------------------------------------------------------
+
+
+def take(cpu: CPUState, decision: Decision, pc: int, trap_esr: int) -> int:
+    """Take the exception `decision` asks for at the instruction `pc`; return the vector.
+
+    ``Trap(el, esr=None)`` uses `trap_esr`, the syndrome of the instruction that was
+    trapped (EC 0x18 for an access, EC 0x1A for an ERET), and counts a trap to `el`.
+    """
+    if isinstance(decision, Trap):
+        cpu.machine.stats.trap(decision.el)
+        return sync_exception(cpu, trap_esr if decision.esr is None else decision.esr, pc, decision.el)
+    if isinstance(decision, Undef):
+        return undefined(cpu, pc)
+    raise TypeError(f"a decision that takes no exception cannot be taken: {decision!r}")
+
+
+# ---- system registers: armnv_sysreg_access -------------------------------------------------------
+
+
+def is_id_space(key: int) -> bool:
+    """op0 = 3, op1 in {0, 1, 3}, CRn = 0, CRm < 8 (FEAT_IDST, syndromes.md §3)."""
+    op0, op1, crn, crm, _ = syn.split_key(key)
+    return op0 == 3 and op1 in (0, 1, 3) and crn == 0 and crm < 8
+
+
+def implemented(cpu: CPUState, reg: SysReg | None) -> bool:
+    """Whether `reg` (the row of an accessed encoding, or None) exists on this machine."""
+    return reg is not None and (reg.feature is None or reg.feature in cpu.machine.features)
+
+
+def kernel_decision(cpu: CPUState, reg: SysReg | None, is_read: bool, key: int | None = None) -> Decision:
+    """The base architecture's answer for an access no plugin decided.
+
+    `key` is the encoding accessed (needed when `reg` is None; defaults to reg.key).
+    """
+    machine = cpu.machine
+    if key is None:
+        key = reg.key if reg is not None else -1
+    if reg is None or (reg.feature is not None and reg.feature not in machine.features):
+        return traps.unallocated_check(cpu, key) or UNDEF
+    el = cpu.el
+    if el < reg.min_el:
+        return UNDEF
+    if (reg.access == "RO" and not is_read) or (reg.access == "WO" and is_read):
+        return UNDEF
+    target = reg
+    if reg.el12_of is not None:
+        # NV-13: *_EL12 / *_EL02 reach the EL1/EL0 register from EL2 with E2H == 1, with no
+        # EL1 trap checks; with E2H == 0 (and at EL1, unless a plugin decided) they UNDEF
+        if el == 2 and cpu.sr["HCR_EL2"] & HCR_E2H:
+            return Allow(machine.sysregs[reg.el12_of])
+        return UNDEF
+    if reg.e2h_target is not None and el != 1 and e2h_view(cpu):
+        # NV-13: the E2H view (EL1 names at EL2; the timers' EL0 names also at a host EL0)
+        target = machine.sysregs[reg.e2h_target]
+    if reg.check is not None:
+        decision = reg.check(cpu, is_read)
+        if decision is not None:
+            return decision
+    check = traps.CHECKS.get(key)
+    if check is not None:
+        decision = check(cpu, is_read)
+        if decision is not None:
+            return decision
+    return ALLOW if target is reg else Allow(target)
+
+
+def sysreg_access(cpu: CPUState, key: int, rt: int, is_read: bool) -> tuple[SysReg | None, Decision]:
+    """The row of encoding `key` and the decision for this access: the plugins', else the kernel's."""
+    machine = cpu.machine
+    reg = machine.sysregs.get(key)
+    if machine.implements.sysreg_access:
+        decision = machine.hook.armnv_sysreg_access(cpu=cpu, reg=reg, key=key, is_read=is_read, rt=rt)
+        if decision is not None:
+            return reg, decision
+    return reg, kernel_decision(cpu, reg, is_read, key)
+
+
+# ---- exception entry and return ------------------------------------------------------------------
+
+
+def exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr: int | None) -> int:
+    """The value SPSR_<target_el> gets on exception entry (the PSTATE `spsr`, unless a plugin says)."""
+    machine = cpu.machine
+    if machine.implements.exception_entry:
+        new = machine.hook.armnv_exception_entry(cpu=cpu, from_el=from_el, target_el=target_el, spsr=spsr, esr=esr)
+        if new is not None:
+            return new
+    return spsr
+
+
+def entry_pstate(cpu: CPUState, target_el: int) -> None:
+    """Feature rules for PSTATE on exception entry (syndromes.md §10), then the plugins' rules."""
+    machine = cpu.machine
+    features = machine.features
+    sctlr = cpu.sr[f"SCTLR_EL{target_el}"]
+    if "ssbs" in features:
+        cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
+    if "nmi" in features:
+        cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
+    if machine.implements.entry_pstate:
+        machine.hook.armnv_entry_pstate(cpu=cpu, target_el=target_el)
+
+
+def eret(cpu: CPUState, pc: int) -> Decision:
+    """ERET at `pc`: ``Allow()`` for the ordinary exception return, or the exception to take.
+
+    At EL0 it is UNDEFINED whatever the plugins say (syndromes.md §3); at EL1 and EL2
+    a plugin may trap it (nv.md NV-15: ``Trap(2)``, EC 0x1A).
+    """
+    if cpu.el == 0:
+        return UNDEF
+    machine = cpu.machine
+    if machine.implements.eret:
+        decision = machine.hook.armnv_eret(cpu=cpu, pc=pc)
+        if decision is not None:
+            return decision
+    return ALLOW
+
+
+# ---- PSTATE and permissions ----------------------------------------------------------------------
+
+
+def current_el(cpu: CPUState) -> int:
+    """The EL ``MRS CurrentEL`` reports: PSTATE.EL unless a plugin says otherwise (NV-20)."""
+    machine = cpu.machine
+    if machine.implements.current_el:
+        el = machine.hook.armnv_current_el(cpu=cpu)
+        if el is not None:
+            return el
+    return cpu.el
+
+
+def msr_immediate(cpu: CPUState, op1: int, op2: int, crm: int) -> Decision:
+    """MSR (immediate) to a PSTATE field the kernel does not own.
+
+    ``Allow()`` when a plugin performed it (it answers True), a plugin's ``Trap`` or
+    ``Undef``, or UNDEF when nobody implements the field.
+    """
+    machine = cpu.machine
+    if machine.implements.msr_immediate:
+        answer = machine.hook.armnv_msr_immediate(cpu=cpu, op1=op1, op2=op2, crm=crm)
+        if answer is True:
+            return ALLOW
+        if isinstance(answer, Decision):
+            return answer
+    if machine.log_unimp:
+        machine.log_unimp_msr(op1, op2, crm)
+    return UNDEF
+
+
+def unprivileged_el(cpu: CPUState) -> int:
+    """The EL whose permissions LDTR/STTR check (pan.md §5), unless a plugin says (NV-25)."""
+    machine = cpu.machine
+    if machine.implements.unprivileged_el:
+        el = machine.hook.armnv_unprivileged_el(cpu=cpu)
+        if el is not None:
+            return el
+    if cpu.el == 1:
+        return 1 if cpu.uao else 0
+    if cpu.el == 2:
+        hcr = cpu.sr["HCR_EL2"]
+        return 2 if cpu.uao or hcr & (HCR_E2H | HCR_TGE) != HCR_E2H | HCR_TGE else 0
+    return 0
+
+
+def sctlr_a(cpu: CPUState) -> bool:
+    """SCTLR_ELx.A of the current translation regime (alignment checking; no hook changes it)."""
+    el = cpu.el
+    if el == 0:
+        hcr = cpu.sr["HCR_EL2"]
+        el = 2 if hcr & (HCR_E2H | HCR_TGE) == HCR_E2H | HCR_TGE else 1
+    return bool(cpu.sr[f"SCTLR_EL{max(el, 1)}"] & SCTLR_A)
+
+
+__all__ = [
+    "Implemented",
+    "current_el",
+    "entry_pstate",
+    "eret",
+    "exception_entry",
+    "implemented",
+    "is_id_space",
+    "kernel_decision",
+    "msr_immediate",
+    "sctlr_a",
+    "sysreg_access",
+    "take",
+    "unprivileged_el",
+]
