@@ -23,8 +23,8 @@ Exit status of ``armnv run``:
     130  interrupted (Ctrl-C): "armnv: stopped: interrupted ..."
 
 A guest may exit with 2, 3, 124, 125 or 130 too: armnv's own statuses always
-come with a stderr line starting "armnv: " (the last one it prints), a
-guest's exit never does, so a script can tell them apart.
+come with a stderr line starting "armnv: " (for 2, 124, 125 and 130 the last
+line), a guest's exit never does, so a script can tell them apart.
 
 Output errors: a write to stdout or to the -D file that fails (a full disk,
 ``>/dev/full``, stdout closed) stops armnv with one "armnv: error: ..." line
@@ -365,7 +365,12 @@ def _plugin_error(exc: BaseException, doing: str) -> ArmnvError | None:
 def _run_machine(m: Machine, limit: int | None, *, stats: bool, profile: bool) -> int:
     profiler = cProfile.Profile() if profile else None
     try:
-        stop = profiler.runcall(m.run, limit) if profiler else m.run(limit)
+        try:
+            stop = profiler.runcall(m.run, limit) if profiler else m.run(limit)
+        finally:
+            # before any stop line: that is the last thing armnv prints
+            if profiler is not None:
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     except KeyboardInterrupt as exc:
         _settle_icount(m, exc)
         _say(f"stopped: interrupted at {_where(m)}")
@@ -376,9 +381,6 @@ def _run_machine(m: Machine, limit: int | None, *, stats: bool, profile: bool) -
         _settle_icount(m, exc)
         _internal_error(m, exc)
         return EXIT_INTERNAL
-    finally:
-        if profiler is not None:
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     if stats:
         _report_stats(m)
     return _exit_status(m, stop)
