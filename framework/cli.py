@@ -12,19 +12,32 @@ logs and stats to the ``-D`` file. Options follow QEMU's habits (``-d int,exec``
 
 Exit status of ``armnv run``:
 
-    N    the guest exited through semihosting with status N (PSCI SYSTEM_OFF: 0)
-    2    bad input: a one-line "armnv: error: ..." on stderr
-    3    internal error (a bug in armnv): guest PC, instruction and CPU state on stderr
-    124  --max-insns reached (one line on stderr says where the guest was)
-    125  the guest can never run again: WFI with no possible wake-up, or PSCI
-         CPU_OFF of the only CPU
-    130  interrupted (Ctrl-C)
+    N    the guest exited through semihosting with status N (PSCI SYSTEM_OFF: 0);
+         armnv itself prints nothing on stderr
+    2    bad input, or an output armnv cannot write: one "armnv: error: ..." line
+    3    internal error (a bug in armnv): "armnv: internal error: ...", guest PC,
+         instruction, CPU state and Python traceback
+    124  --max-insns reached: "armnv: stopped: ..." says where the guest was
+    125  the guest can never run again (WFI with no possible wake-up, PSCI CPU_OFF
+         of the only CPU): "armnv: stopped: ..."
+    130  interrupted (Ctrl-C): "armnv: stopped: interrupted ..."
+
+A guest may exit with 2, 3, 124, 125 or 130 too: armnv's own statuses always
+come with a stderr line starting "armnv: " (for 2, 124, 125 and 130 the last
+line), a guest's exit never does, so a script can tell them apart.
+
+Output errors: a write to stdout or to the -D file that fails (a full disk,
+``>/dev/full``, stdout closed) stops armnv with one "armnv: error: ..." line
+and status 2, as soon as it happens. A reader that goes away (``armnv run x |
+head``) is not an error, as on QEMU: the guest runs on, its output is dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import cProfile
+import errno
+import importlib.metadata
 import os
 import pstats
 import re
@@ -91,37 +104,86 @@ def parse_int(option: str, text: str) -> int:
 
 
 class GuestOutput:
-    """The guest's stdout: flushed at each newline, and silent once the reader has gone away."""
+    """The guest's stdout, flushed at each newline.
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    A reader that has gone away (EPIPE) silences it and the guest runs on; any
+    other failed write (ENOSPC, stdout closed) is an `ArmnvError` raised at once,
+    which stops the run: the guest's output would be lost.
+    """
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
         self.stream = stream
         self.gone = False
 
     def write(self, data: bytes) -> int:
         if not self.gone:
             try:
+                if self.stream is None:
+                    raise OSError(errno.EBADF, "stdout is closed")
                 self.stream.write(data)
                 if b"\n" in data:
                     self.stream.flush()
-            except BrokenPipeError:
-                self._reader_gone()
+            except OSError as exc:
+                self._failed(exc)
         return len(data)
 
     def flush(self) -> None:
-        if not self.gone:
+        if not self.gone and self.stream is not None:
             try:
                 self.stream.flush()
-            except BrokenPipeError:
-                self._reader_gone()
+            except OSError as exc:
+                self._failed(exc)
 
-    def _reader_gone(self) -> None:
-        # `armnv run x | head`: the guest keeps running; what it writes goes nowhere, and
-        # pointing fd 1 at /dev/null keeps the interpreter's own final flush quiet
+    def _failed(self, exc: OSError) -> None:
         self.gone = True
-        with contextlib.suppress(OSError, ValueError):  # stdout may have no descriptor
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
+        _discard_stdout()
+        if not isinstance(exc, BrokenPipeError):  # `armnv run x | head` is not an error
+            raise ArmnvError(f"stdout: cannot write the guest's output ({_reason(exc)})") from None
+
+
+def _reason(exc: OSError) -> str:
+    return "stdout is closed" if exc.errno == errno.EBADF else exc.strerror or str(exc)
+
+
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's own flush at exit of what is still buffered is quiet."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout may have no descriptor
+        fd = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+class _ReaderGone(Exception):  # noqa: N818 - an event, not an error
+    """The reader of an information command's output went away: stop quietly."""
+
+
+def _print(text: str) -> None:
+    """A line on stdout for the information commands, with the output-error rules of `GuestOutput`."""
+    try:
+        if sys.stdout is None:
+            raise OSError(errno.EBADF, "stdout is closed")
+        sys.stdout.write(text + "\n")
+    except BrokenPipeError:
+        _discard_stdout()
+        raise _ReaderGone from None
+    except OSError as exc:
+        _discard_stdout()
+        raise ArmnvError(f"stdout: cannot write ({_reason(exc)})") from None
+
+
+def _flush_stdout() -> None:
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+    except OSError as exc:
+        _discard_stdout()
+        raise ArmnvError(f"stdout: cannot write ({_reason(exc)})") from None
+    except ValueError:  # closed by someone else: nothing left to write
+        pass
 
 
 # ---- commands -------------------------------------------------------------------------------------
@@ -129,7 +191,7 @@ class GuestOutput:
 
 def _version(value: bool) -> None:
     if value:
-        print(f"armnv {framework.__version__}")
+        _print(f"armnv {framework.__version__}")
         raise typer.Exit(0)
 
 
@@ -143,9 +205,10 @@ def _root(
 
 
 RUN_EPILOG = (
-    "Exit status: the guest's semihosting exit status; 2 bad input; 3 internal error; "
-    "124 --max-insns reached; 125 the guest can never run again (WFI with no wake-up "
-    "source, PSCI CPU_OFF of the only CPU); 130 interrupted."
+    "Exit status: the guest's semihosting exit status (armnv prints nothing); 2 bad input or an "
+    "unwritable output ('armnv: error: ...'); 3 internal error; 124 --max-insns reached; 125 the "
+    "guest can never run again (WFI with no wake-up source, PSCI CPU_OFF of the only CPU); 130 "
+    "interrupted. armnv's own statuses come with a stderr line starting 'armnv: '."
 )
 
 
@@ -179,7 +242,7 @@ def run(
 ) -> int:
     """Run a bare-metal AArch64 image on the virt board, starting at EL2 with the MMU off."""
     if debug and "help" in {c.strip() for d in debug for c in d.split(",")}:
-        print(categories_help())
+        _print(categories_help())
         return 0
     if image is None:
         raise ArmnvError("run: missing IMAGE argument")
@@ -189,8 +252,8 @@ def run(
     address = parse_int("--load-addr", load_addr) if load_addr is not None else None
     if log_format not in LOG_FORMATS:
         raise ArmnvError(f"--log-format: unknown format {log_format!r} (known: {', '.join(LOG_FORMATS)})")
-    if logfile is not None:
-        _check_writable(logfile)
+    if logfile is not None and _same_file(logfile, image):
+        raise ArmnvError(f"-D {logfile}: is the image itself; the log would overwrite it")
 
     from framework.machine import Machine, MachineConfig
 
@@ -206,9 +269,16 @@ def run(
         one_insn_per_block=one_insn_per_block,
     )
     try:
-        m = Machine(config, stdout=GuestOutput(sys.stdout.buffer))
-    except (OSError, MemoryError, OverflowError) as exc:
-        raise ArmnvError(f"--memory {memory}: cannot allocate guest RAM ({exc})") from exc
+        m = Machine(config, stdout=GuestOutput(getattr(sys.stdout, "buffer", None)))
+    except ArmnvError:
+        raise
+    except Exception as exc:
+        blame = _plugin_error(exc, "failed while building the machine")
+        if blame is not None:
+            raise blame from exc
+        if isinstance(exc, (OSError, MemoryError, OverflowError)):
+            raise ArmnvError(f"--memory {memory}: cannot allocate guest RAM ({exc})") from exc
+        raise
     try:
         entry = m.load(image, address)
         ram = m.bus.ram
@@ -231,10 +301,10 @@ def cpus(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ID 
         features = plugins.select_features(catalog, model, {})
         if verbose and describe is not None:
             # the model's own description: identity, defaults, ID fields armnv changes
-            print("\n".join(describe(catalog, model, features)))
+            _print("\n".join(describe(catalog, model, features)))
             continue
-        print(f"{name:<{width}}  {model.description}")
-        print(f"{'':<{width}}  default features: {', '.join(sorted(features)) or '(none)'}")
+        _print(f"{name:<{width}}  {model.description}")
+        _print(f"{'':<{width}}  default features: {', '.join(sorted(features)) or '(none)'}")
     return 0
 
 
@@ -247,43 +317,66 @@ def features() -> int:
         rows.append((name, feat.plugin, ",".join(feat.requires) or "-", feat.description))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        _print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
     return 0
 
 
 @app.command("plugins")
 def list_plugins() -> int:
     """List every discovered plugin in registration order: origin, features, CPU models and hooks."""
-    print("\n".join(plugins.describe_plugins(plugins.discover())))
+    _print("
+".join(plugins.describe_plugins(plugins.discover())))
     return 0
 
 
 # ---- running ---------------------------------------------------------------------------------------
 
 
-def _check_writable(path: str) -> None:
+def _same_file(a: str, b: str) -> bool:
     try:
-        with open(path, "a"):
-            pass
-    except OSError as exc:
-        raise ArmnvError(f"-D {path}: cannot open: {exc.strerror or exc}") from None
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _plugin_error(exc: BaseException, doing: str) -> ArmnvError | None:
+    """The error to report when `exc` was raised by a third-party plugin's code, else None.
+
+    A builtin plugin that raises is a bug in armnv (an internal error); a
+    third-party one is reported like a broken entry point, naming it.
+    """
+    modules = {}
+    for ep in importlib.metadata.entry_points(group=plugins.ENTRY_POINT_GROUP):
+        dist = ep.dist
+        if dist is not None and dist.metadata["Name"] != plugins.PROJECT:
+            modules[ep.module] = f"{ep.name!r} ({dist.metadata['Name']} {dist.version})"
+    for frame, _ in reversed(list(traceback.walk_tb(exc.__traceback__))):
+        name = frame.f_globals.get("__name__", "")
+        for module, label in modules.items():
+            if name == module or name.startswith(module + "."):
+                return ArmnvError(f"plugin {label} {doing}: {type(exc).__name__}: {exc}")
+    return None
 
 
 def _run_machine(m: Machine, limit: int | None, *, stats: bool, profile: bool) -> int:
     profiler = cProfile.Profile() if profile else None
     try:
-        stop = profiler.runcall(m.run, limit) if profiler else m.run(limit)
-    except KeyboardInterrupt:
-        _say(f"interrupted at {_where(m)}")
+        try:
+            stop = profiler.runcall(m.run, limit) if profiler else m.run(limit)
+        finally:
+            # before any stop line: that is the last thing armnv prints
+            if profiler is not None:
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+    except KeyboardInterrupt as exc:
+        _settle_icount(m, exc)
+        _say(f"stopped: interrupted at {_where(m)}")
         return EXIT_INTERRUPTED
     except ArmnvError:
         raise
     except Exception as exc:
+        _settle_icount(m, exc)
         _internal_error(m, exc)
         return EXIT_INTERNAL
-    finally:
-        if profiler is not None:
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     if stats:
         _report_stats(m)
     return _exit_status(m, stop)
@@ -292,17 +385,17 @@ def _run_machine(m: Machine, limit: int | None, *, stats: bool, profile: bool) -
 # how each kind of stop ends the process: exit status, and what to say on stderr (None: nothing)
 _STOPS = {
     "poweroff": (0, None),
-    "reset": (0, "the guest asked for a system reset (PSCI SYSTEM_RESET) at {where}; stopping"),
-    "max-insns": (EXIT_MAX_INSNS, "stopped by --max-insns at {where}"),
-    "wfi": (EXIT_STUCK, "{message}; stopped at {where}"),
-    "cpu-off": (EXIT_STUCK, "the guest switched off its only CPU (PSCI CPU_OFF) at {where}"),
+    "reset": (0, "stopped: the guest asked for a system reset (PSCI SYSTEM_RESET) at {where}"),
+    "max-insns": (EXIT_MAX_INSNS, "stopped: --max-insns reached at {where}"),
+    "wfi": (EXIT_STUCK, "stopped: {message} at {where}"),
+    "cpu-off": (EXIT_STUCK, "stopped: the guest switched off its only CPU (PSCI CPU_OFF) at {where}"),
 }
 
 
 def _exit_status(m: Machine, stop: StopReason) -> int:
     if stop.kind == "exit":
         return stop.exit_code & 0xFF  # as a process status: what exit(3) would make of it
-    status, say = _STOPS.get(stop.kind, (1, "stopped ({message}) at {where}"))
+    status, say = _STOPS.get(stop.kind, (1, "stopped: {message} at {where}"))
     if say is not None:
         _say(say.format(where=_where(m), message=stop.message or stop.kind))
     return status
@@ -315,6 +408,24 @@ def _where(m: Machine, pc: int | None = None) -> str:
     symbol = m.symbols.describe(pc) if hasattr(m.symbols, "describe") else ""
     sym = f" <{symbol}>" if symbol else ""
     return f"PC {pc:#x}{sym}, EL{cpu.el}{'h' if cpu.spsel else 't'}, after {cpu.icount} instructions"
+
+
+def _settle_icount(m: Machine, exc: BaseException) -> None:
+    """Add the iterations of a self-loop block that `exc` (Ctrl-C, a bug) left in the middle.
+
+    Such a block counts its iterations in a local and adds them to
+    ``cpu.icount`` only when it returns, so without this a guest interrupted
+    in a tight loop would be reported "after 0 instructions".
+    """
+    from framework.engine import Engine
+
+    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    blk = next((f.f_locals.get("blk") for f in frames if f.f_code is Engine.run.__code__), None)
+    code = getattr(getattr(blk, "fn", None), "__code__", None)
+    for frame in frames:
+        it = frame.f_locals.get("it")
+        if frame.f_code is code and isinstance(it, int):
+            m.cpu.icount += (it - 1) * blk.n
 
 
 def _report_stats(m: Machine) -> None:
@@ -385,30 +496,57 @@ def run_cli(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="armnv", standalone_mode=False)
+        try:
+            result = command.main(args=argv, prog_name="armnv", standalone_mode=False)
+        finally:
+            _flush_stdout()
     except ArmnvError as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
+    except _ReaderGone:
+        return 0
     except _USAGE_ERROR as exc:
         ctx = getattr(exc, "ctx", None)
         hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
         _error(exc.format_message() + hint)
         return EXIT_BAD_INPUT
     except typer.Abort:
+        _say("stopped: interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
+        blame = _plugin_error(exc, "failed")
+        if blame is not None:
+            _error(str(blame))
+            return EXIT_BAD_INPUT
         print(f"armnv: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         traceback.print_exception(exc, file=sys.stderr)
         return EXIT_INTERNAL
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
     return result if isinstance(result, int) else 0
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """The ``armnv`` console script."""
+    _reserve_standard_streams()
     sys.exit(run_cli(argv))
+
+
+def _reserve_standard_streams() -> None:
+    """Started with fd 1 or 2 closed (``>&-``), keep the descriptor taken by /dev/null.
+
+    Otherwise the next file opened (the -D log, the image) would get it. Python
+    has already set ``sys.stdout`` to None, so guest output is still an error;
+    a closed stderr just loses armnv's messages.
+    """
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
 
 
 if __name__ == "__main__":

@@ -4,21 +4,32 @@ An ELF image is placed by its PT_LOAD program headers at their physical
 addresses (as QEMU's loader does for ``-kernel``), with the part of each
 segment beyond its file size (.bss) zero-filled, and starts at ``e_entry``.
 A raw image is copied as it is to ``--load-addr`` and starts there.
+
+The file is untrusted input: it is opened once (so a pipe or FIFO works),
+and every size and offset in it is checked against the file and against
+guest RAM before anything of that size is read or allocated.
 """
 
 from __future__ import annotations
 
 import bisect
+import io
 import os
-import struct
+import stat
+from typing import IO
 
 import attrs
-from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from framework.errors import ArmnvError
 
 ELF_MAGIC = b"\x7fELF"
+ELF64_PHDR_SIZE = 56
+# Without a RAM window to check against (tests, benchmarks), a segment may still not be
+# larger than this; the machine always passes its RAM.
+DEFAULT_LIMIT = 1 << 30
+# An image read from a pipe has no size to check up front: stop reading past this.
+MAX_STREAM_IMAGE = 1 << 30
 
 
 @attrs.define(frozen=True, slots=True)
@@ -31,28 +42,40 @@ class SymbolTable(dict[int, str]):
     """Address -> name of the image's code and label symbols, with a containing-symbol lookup.
 
     A plain dict for exact lookups (``symbols.get(pc)``); `lookup` finds the
-    symbol an address falls in, for traces and stop messages.
+    symbol an address falls in, for traces and stop messages. `limits` maps a
+    symbol's address to the end of the section that holds it.
     """
 
-    def __init__(self, entries: dict[int, tuple[str, int]] | None = None) -> None:
+    def __init__(self, entries: dict[int, tuple[str, int]] | None = None, limits: dict[int, int] | None = None) -> None:
         entries = entries or {}
         super().__init__({addr: name for addr, (name, _) in entries.items()})
         self.sizes = {addr: size for addr, (_, size) in entries.items()}
+        self.limits = dict(limits or {})
         self._sorted = sorted(entries)
 
     def lookup(self, addr: int) -> tuple[str, int] | None:
         """(name, offset) of the symbol containing `addr`, or None.
 
-        A sized symbol (a C function) contains [value, value + size); an
-        unsized one (an assembly label) runs up to the next symbol.
+        A sized symbol (a C function) contains [value, value + size). An
+        unsized one (an assembly label) runs up to the next symbol or the end
+        of its section, whichever comes first; with neither known it names
+        only its own address.
         """
         i = bisect.bisect_right(self._sorted, addr) - 1
         if i < 0:
             return None
         start = self._sorted[i]
         size = self.sizes[start]
-        end = start + size if size else (self._sorted[i + 1] if i + 1 < len(self._sorted) else None)
-        if end is not None and addr >= end:
+        if size:
+            end = start + size
+        else:
+            end = self.limits.get(start)
+            if i + 1 < len(self._sorted):
+                following = self._sorted[i + 1]
+                end = following if end is None else min(end, following)
+            # a label at the very end of its section still names its own address
+            end = start + 1 if end is None else max(end, start + 1)
+        if addr >= end:
             return None
         return self[start], addr - start
 
@@ -72,55 +95,150 @@ class Image:
     symbols: SymbolTable = attrs.field(factory=SymbolTable)
 
 
-def load_image(path: str, load_addr: int | None = None) -> Image:
+def load_image(path: str, load_addr: int | None = None, *, ram: tuple[int, int] | None = None) -> Image:
     """Read `path`: an ELF unless `load_addr` is given, in which case a raw binary placed there.
 
-    Every problem with the file is an `ArmnvError` naming it (exit status 2 in the CLI).
+    `ram` is the guest RAM window (base, size) every segment must fit in;
+    without it no segment may exceed `DEFAULT_LIMIT`. Every problem with the
+    file is an `ArmnvError` naming it (exit status 2 in the CLI).
     """
-    if not os.path.exists(path):
-        raise ArmnvError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise ArmnvError(f"{path}: is a directory")
+    window = _Window(ram)
+    f, size = _open(path)
+    with f:
+        if load_addr is not None:
+            return _load_raw(path, f, size, load_addr, window)
+        if f.read(4) != ELF_MAGIC:
+            raise ArmnvError(f"{path}: not an ELF file (use --load-addr ADDR for a raw image)")
+        stream = f if size is not None else _read_stream(path, f, MAX_STREAM_IMAGE)
+        try:
+            return _load_elf(path, stream, window)
+        except ArmnvError:
+            raise
+        except Exception as exc:  # pyelftools on hostile input: any error is a malformed file
+            raise ArmnvError(f"{path}: malformed ELF file ({type(exc).__name__}: {exc})") from exc
+
+
+def _open(path: str) -> tuple[IO[bytes], int | None]:
+    """The open file and its size, or None for a pipe (whose size is known only once read)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ArmnvError(f"{path}: no such file") from None
     except OSError as exc:
-        raise ArmnvError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if load_addr is not None:
-        if data[:4] == ELF_MAGIC:
-            raise ArmnvError(f"{path}: is an ELF file; --load-addr is for raw images")
-        if not data:
-            raise ArmnvError(f"{path}: empty image")
-        return Image(load_addr, (Segment(load_addr, data),))
-    if data[:4] != ELF_MAGIC:
-        raise ArmnvError(f"{path}: not an ELF file (use --load-addr ADDR for a raw image)")
+        raise ArmnvError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ArmnvError(f"{path}: is a directory")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+        raise ArmnvError(f"{path}: not a regular file")
     try:
-        return _load_elf(path)
-    except (ELFError, struct.error, ValueError, EOFError) as exc:
-        raise ArmnvError(f"{path}: malformed ELF file ({exc})") from exc
+        f = open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
+    except OSError as exc:
+        raise ArmnvError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return f, (st.st_size if stat.S_ISREG(st.st_mode) else None)
 
 
-def _load_elf(path: str) -> Image:
-    with open(path, "rb") as f:
-        elf = ELFFile(f)
-        if elf["e_machine"] != "EM_AARCH64":
-            raise ArmnvError(f"{path}: not an AArch64 ELF file (machine {elf['e_machine']})")
-        if elf.elfclass != 64:
-            raise ArmnvError(f"{path}: 32-bit (ILP32) AArch64 ELF files are not supported")
-        if not elf.little_endian:
-            raise ArmnvError(f"{path}: big-endian AArch64 images are not supported")
-        segments = []
-        for seg in elf.iter_segments():
-            if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
-                continue
-            body = seg.data()
-            if len(body) != seg["p_filesz"] or seg["p_filesz"] > seg["p_memsz"]:
-                raise ArmnvError(f"{path}: malformed ELF file (truncated segment at {seg['p_paddr']:#x})")
-            # the tail past the file size is .bss: zero-filled, whatever RAM held before
-            segments.append(Segment(seg["p_paddr"], body + bytes(seg["p_memsz"] - seg["p_filesz"])))
-        if not segments:
-            raise ArmnvError(f"{path}: ELF file has no loadable segments")
-        return Image(elf["e_entry"], tuple(segments), _symbols(elf))
+def _read_stream(path: str, f: IO[bytes], limit: int, head: bytes = ELF_MAGIC) -> io.BytesIO:
+    data = head + _read(path, f, limit - len(head) + 1)
+    if len(data) > limit:
+        raise ArmnvError(f"{path}: image read from a pipe is larger than {_size(limit)}")
+    return io.BytesIO(data)
+
+
+def _read(path: str, f: IO[bytes], n: int = -1) -> bytes:
+    try:
+        return f.read(n)
+    except OSError as exc:
+        raise ArmnvError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+@attrs.define(frozen=True, slots=True)
+class _Window:
+    """Where segments may go: guest RAM, or anywhere in 64 bits with a size limit."""
+
+    ram: tuple[int, int] | None
+
+    def check(self, path: str, addr: int, size: int, what: str) -> None:
+        if self.ram is None:
+            if size > DEFAULT_LIMIT or addr + size > 1 << 64:
+                raise ArmnvError(f"{path}: {what} at {addr:#x} is too large ({_size(size)})")
+            return
+        base, ram_size = self.ram
+        if not (base <= addr and addr + size <= base + ram_size):
+            end = base + ram_size
+            raise ArmnvError(
+                f"{path}: {what} at {addr:#x} (+{size:#x}) is outside RAM ({base:#x}-{end - 1:#x}, {_size(ram_size)})"
+            )
+
+    @property
+    def total(self) -> int:
+        return DEFAULT_LIMIT if self.ram is None else self.ram[1]
+
+
+def _size(n: int) -> str:
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return f"{n} bytes"
+
+
+def _load_raw(path: str, f: IO[bytes], size: int | None, load_addr: int, window: _Window) -> Image:
+    if size is not None:
+        window.check(path, load_addr, max(size, 1), "raw image")
+        data = _read(path, f)
+    else:
+        room = window.total if window.ram is None else max(window.ram[0] + window.ram[1] - load_addr, 0)
+        data = _read(path, f, room + 1)
+        window.check(path, load_addr, max(len(data), 1), "raw image")
+    if data[:4] == ELF_MAGIC:
+        raise ArmnvError(f"{path}: is an ELF file; --load-addr is for raw images")
+    if not data:
+        raise ArmnvError(f"{path}: empty image")
+    return Image(load_addr, (Segment(load_addr, data),))
+
+
+def _load_elf(path: str, stream: IO[bytes], window: _Window) -> Image:
+    file_size = stream.seek(0, io.SEEK_END)
+    stream.seek(0)
+    elf = ELFFile(stream)
+    if elf["e_machine"] != "EM_AARCH64":
+        raise ArmnvError(f"{path}: not an AArch64 ELF file (machine {elf['e_machine']})")
+    if elf.elfclass != 64:
+        raise ArmnvError(f"{path}: 32-bit (ILP32) AArch64 ELF files are not supported")
+    if not elf.little_endian:
+        raise ArmnvError(f"{path}: big-endian AArch64 images are not supported")
+    count = elf.num_segments()
+    phoff, phentsize = elf["e_phoff"], elf["e_phentsize"]
+    if count and (phentsize < ELF64_PHDR_SIZE or phoff + (count - 1) * phentsize + ELF64_PHDR_SIZE > file_size):
+        raise ArmnvError(
+            f"{path}: malformed ELF file (program headers at {phoff:#x}: {count} x {phentsize} bytes "
+            f"do not fit in the {file_size}-byte file)"
+        )
+    loads = []
+    total = 0
+    for seg in elf.iter_segments():
+        if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
+            continue
+        addr, offset, filesz, memsz = seg["p_paddr"], seg["p_offset"], seg["p_filesz"], seg["p_memsz"]
+        if filesz > memsz:
+            raise ArmnvError(f"{path}: malformed ELF file (segment at {addr:#x}: file size > memory size)")
+        if offset + filesz > file_size:
+            raise ArmnvError(f"{path}: malformed ELF file (truncated segment at {addr:#x})")
+        window.check(path, addr, memsz, "segment")
+        # overlapping segments could otherwise add up to many times RAM
+        total += memsz
+        if total > window.total:
+            raise ArmnvError(f"{path}: loadable segments add up to more than {_size(window.total)}")
+        loads.append(seg)
+    if not loads:
+        raise ArmnvError(f"{path}: ELF file has no loadable segments")
+    segments = []
+    for seg in loads:
+        body = seg.data()
+        if len(body) != seg["p_filesz"]:
+            raise ArmnvError(f"{path}: malformed ELF file (truncated segment at {seg['p_paddr']:#x})")
+        # the tail past the file size is .bss: zero-filled, whatever RAM held before
+        segments.append(Segment(seg["p_paddr"], body + bytes(seg["p_memsz"] - seg["p_filesz"])))
+    return Image(elf["e_entry"], tuple(segments), _symbols(elf))
 
 
 # A better name for the same address wins: a function over a label, a global over a local.
@@ -129,19 +247,35 @@ _BIND_RANK = {"STB_GLOBAL": 1, "STB_WEAK": 1, "STB_LOCAL": 0}
 
 
 def _symbols(elf: ELFFile) -> SymbolTable:
-    symtab = elf.get_section_by_name(".symtab")
-    if symtab is None:
+    """The image's symbols; a damaged symbol table only costs the names, as with QEMU's loader."""
+    try:
+        return _read_symbols(elf)
+    except Exception:
         return SymbolTable()
-    best: dict[int, tuple[int, str, int]] = {}  # addr -> (rank, name, size)
+
+
+def _read_symbols(elf: ELFFile) -> SymbolTable:
+    symtab = elf.get_section_by_name(".symtab")
+    if symtab is None or symtab["sh_entsize"] == 0:
+        return SymbolTable()
+    section_end: dict[int, int] = {}
+    best: dict[int, tuple[int, str, int, int]] = {}  # addr -> (rank, name, size, end of section)
     for sym in symtab.iter_symbols():
         kind = sym["st_info"]["type"]
         # "$x"/"$d" are AArch64 mapping symbols, not names; ABS symbols are constants
         if kind not in _TYPE_RANK or not sym.name or sym.name.startswith("$"):
             continue
-        if sym["st_shndx"] in ("SHN_UNDEF", "SHN_ABS"):
+        shndx = sym["st_shndx"]
+        if not isinstance(shndx, int):  # SHN_UNDEF, SHN_ABS, SHN_COMMON...
             continue
+        if shndx not in section_end:
+            section = elf.get_section(shndx)
+            section_end[shndx] = section["sh_addr"] + section["sh_size"]
         rank = _TYPE_RANK[kind] + _BIND_RANK.get(sym["st_info"]["bind"], 0)
         addr = sym["st_value"]
         if addr not in best or rank > best[addr][0]:
-            best[addr] = (rank, sym.name, sym["st_size"])
-    return SymbolTable({addr: (name, size) for addr, (_, name, size) in best.items()})
+            best[addr] = (rank, sym.name, sym["st_size"], section_end[shndx])
+    return SymbolTable(
+        {addr: (name, size) for addr, (_, name, size, _) in best.items()},
+        {addr: end for addr, (_, _, _, end) in best.items()},
+    )

@@ -12,6 +12,7 @@ with the same fields.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import IO, Any
 
@@ -196,7 +197,54 @@ def _fmt(v: Any) -> str:
     return hex(v) if isinstance(v, int) and not isinstance(v, bool) else str(v)
 
 
-def make_logger(fmt: str, stream: IO[str] | None = None) -> Any:
+class LogFile:
+    """The ``-D`` file. A write that fails (a full disk, ``-D /dev/full``) becomes one
+    `ArmnvError` naming the file, so the run stops with a one-line error (exit 2),
+    and the file is dropped so that closing it cannot fail again.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.failed = False
+        try:
+            self._file: IO[str] | None = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise ArmnvError(f"-D {path}: cannot open: {exc.strerror or exc}") from None
+
+    def write(self, text: str) -> int:
+        if self._file is not None:
+            try:
+                self._file.write(text)
+            except OSError as exc:
+                self._fail(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self._fail(exc)
+
+    def close(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except OSError as exc:
+                self._file = f
+                self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        f, self._file = self._file, None
+        self.failed = True
+        if f is not None:
+            with contextlib.suppress(OSError):  # the unwritten text goes with it
+                f.close()
+        raise ArmnvError(f"-D {self.path}: cannot write: {exc.strerror or exc}") from None
+
+
+def make_logger(fmt: str, stream: IO[str] | LogFile | None = None) -> Any:
     """A structlog logger writing one rendered event per line to `stream` (stderr by default)."""
     if fmt not in LOG_FORMATS:
         raise ArmnvError(f"unknown log format {fmt!r} (known: {', '.join(LOG_FORMATS)})")

@@ -40,7 +40,7 @@ from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
 from framework.hooklog import DecisionLog, describe_access
 from framework.loader import SymbolTable
-from framework.log import make_logger
+from framework.log import LogFile, make_logger
 from framework.stats import Stats
 from framework.vmem import MemorySystem
 
@@ -74,7 +74,7 @@ class Machine:
         self.stdout = stdout if stdout is not None else sys.stdout.buffer
         self.stats = Stats()
         self.debug = set(config.debug)
-        self._log_stream = open(config.log_file, "w") if config.log_file else sys.stderr  # noqa: SIM115
+        self._log_stream: IO[str] | LogFile = LogFile(config.log_file) if config.log_file else sys.stderr
         self.logger = make_logger(config.log_format, self._log_stream)
         self.log_int = "int" in self.debug or "cpu" in self.debug
         self.log_unimp = "unimp" in self.debug
@@ -206,7 +206,8 @@ class Machine:
         """Load an ELF (or a raw image at load_addr); return the entry point and set the PC."""
         from framework.loader import load_image
 
-        image = load_image(path, load_addr)
+        ram = self.bus.ram
+        image = load_image(path, load_addr, ram=(ram.base, ram.size))
         for seg in image.segments:
             self.write_phys(seg.addr, seg.data)
         self.symbols = image.symbols
@@ -381,5 +382,5 @@ class Machine:
         return "\n".join(lines)
 
     def close(self) -> None:
-        if self._log_stream is not sys.stderr:
+        if isinstance(self._log_stream, LogFile):
             self._log_stream.close()

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -143,7 +148,7 @@ def test_max_insns_stops_with_124_and_says_where(images):
     lines = stderr_lines(proc)
     assert len(lines) == 1
     line = lines[0]
-    assert line.startswith("armnv: ")
+    assert line.startswith("armnv: stopped: --max-insns reached at ")
     spin = 0x4008_0000  # the loop is the first instruction of _start
     assert f"PC {spin:#x} <spin>" in line or f"PC {spin:#x} <_start>" in line
     assert "EL2h" in line
@@ -155,12 +160,14 @@ def test_wfi_that_can_never_wake_stops_with_125(images):
     assert proc.returncode == 125
     lines = stderr_lines(proc)
     assert len(lines) == 1 and "WFI" in lines[0] and "PC 0x40080004" in lines[0]
+    assert lines[0].startswith("armnv: stopped: ")
 
 
 def test_psci_cpu_off_of_the_only_cpu_stops_with_125(images):
     proc = armnv("run", images["cpu_off"])
     assert proc.returncode == 125
     assert len(stderr_lines(proc)) == 1 and "CPU_OFF" in proc.stderr.decode()
+    assert proc.stderr.startswith(b"armnv: stopped: ")
 
 
 def test_append_is_the_semihosting_command_line(images):
@@ -175,10 +182,62 @@ def test_raw_image_at_load_addr(images):
     assert proc.stdout == b"raw\n"
 
 
-def test_memory_size_is_what_the_guest_gets(images):
-    for size in ("64M", "4G", "1048576K", "268435456"):
-        proc = armnv("run", images["exit3"], "--memory", size)
-        assert proc.returncode == 3, (size, proc.stderr)
+def ram_probe(size: int) -> str:
+    """A guest that finds the end of RAM where a `size`-byte RAM must end: the last doubleword
+    holds what is stored there, the next access is a synchronous external abort (EC 0x25, FAR
+    the address) taken to EL2. Exit 42 if both hold, 11 if the access past the end worked, 12 if
+    the last doubleword did not hold its value, 13 if the abort was not the expected one."""
+    end = 0x4000_0000 + size
+    return f"""
+    adr x9, vectors
+    msr vbar_el2, x9
+    ldr x10, ={end - 8:#x}
+    ldr x11, =0x1122334455667788
+    str x11, [x10]
+    ldr x12, [x10]
+    mov x0, #12
+    cmp x11, x12
+    b.ne done
+    ldr x13, [x10, #8]
+    mov x0, #11
+done:
+    adr x1, status
+    str x0, [x1, #8]
+    mov x0, #0x18
+    hlt #0xf000
+    .ltorg
+    .balign 8
+status: .quad 0x20026, 0
+    .balign 2048
+vectors:
+    .skip 0x200
+    mrs x14, esr_el2
+    lsr x14, x14, #26
+    mrs x15, far_el2
+    ldr x16, ={end:#x}
+    mov x0, #13
+    cmp x14, #0x25
+    b.ne done
+    cmp x15, x16
+    b.ne done
+    mov x0, #42
+    b done
+"""
+
+
+@pytest.mark.parametrize(
+    ("option", "size"), [("64M", 64 << 20), ("4G", 4 << 30), ("1048576K", 1 << 30), ("268435456", 256 << 20)]
+)
+def test_memory_size_is_what_the_guest_gets(option, size):
+    proc = armnv("run", assemble(ram_probe(size)), "--memory", option)
+    assert (proc.returncode, proc.stderr) == (42, b"")
+
+
+def test_memory_size_probe_sees_a_different_size():
+    # the probe can fail: 64M of RAM is not what a 128M guest expects
+    proc = armnv("run", assemble(ram_probe(128 << 20)), "--memory", "64M")
+    assert proc.returncode == 13  # the store to the expected last doubleword aborts
+    assert proc.stderr == b""
 
 
 def test_stats_go_to_stderr_not_stdout():
@@ -207,6 +266,76 @@ def test_guest_output_to_a_closed_pipe_is_not_an_error(images):
         status = p.wait(timeout=120)
     assert status == 0
     assert err == b""
+
+
+def test_guest_exit_statuses_that_armnv_also_uses_print_nothing(images):
+    # armnv's own 2, 3, 124, 125 and 130 always come with an "armnv: " line; a guest's never
+    for status in (2, 3, 124, 125, 130):
+        proc = armnv("run", assemble(exit_with(status)))
+        assert (proc.returncode, proc.stderr) == (status, b"")
+    proc = armnv("run", images["loop"], "--max-insns", "10")
+    assert proc.returncode == 124
+    assert stderr_lines(proc)[-1].startswith("armnv: stopped: ")
+
+
+def test_interrupt_in_a_tight_loop_reports_the_real_instruction_count(images):
+    # the guest says hello, then spins in a one-instruction self-loop: the count must include
+    # the iterations run before Ctrl-C, which the loop block keeps in a local until it returns
+    guest = assemble(
+        """
+    adr x1, msg
+    mov x0, #4
+    hlt #0xf000
+spin:
+    b spin
+msg: .asciz "spinning\\n"
+    .balign 4
+"""
+    )
+    with subprocess.Popen([str(ARMNV), "run", str(guest)], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+        assert p.stdout.readline() == b"spinning\n"
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        err = p.stderr.read().decode()
+        status = p.wait(timeout=60)
+    assert status == 130, err
+    lines = err.splitlines()
+    assert len(lines) == 1, lines
+    m = re.fullmatch(r"armnv: stopped: interrupted at PC 0x4008000c <spin>, EL2h, after (\d+) instructions", lines[0])
+    assert m is not None, lines
+    # half a second of spinning: far more than the 3 instructions before the loop
+    assert int(m.group(1)) > 10_000
+
+
+def test_a_pc_past_the_last_symbol_is_a_bare_address():
+    # the vectors are in RAM past the image, where nothing was loaded: zeros, UDF, and
+    # every UDF taken to VBAR_EL2 + 0x200 again
+    guest = assemble(
+        """
+    movz x9, #0x4020, lsl #16
+    msr vbar_el2, x9
+    br x9
+"""
+    )
+    proc = armnv("run", guest, "--max-insns", "100")
+    assert proc.returncode == 124
+    assert stderr_lines(proc) == ["armnv: stopped: --max-insns reached at PC 0x40200200, EL2h, after 100 instructions"]
+
+
+def test_image_from_a_fifo(tmp_path):
+    fifo = tmp_path / "hello.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as f:
+            f.write(HELLO.read_bytes())
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    proc = armnv("run", fifo, timeout=60)
+    writer.join(timeout=10)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == HELLO_OUTPUT
 
 
 # ---- traces ---------------------------------------------------------------------------------------

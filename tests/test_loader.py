@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
+import threading
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from framework.errors import ArmnvError
-from framework.loader import SymbolTable, load_image
+from framework.loader import Segment, SymbolTable, load_image
 from framework.testing import EPILOGUE, STACK_TOP, TEXT_BASE, TOOLCHAIN_PREFIX, assemble, make_machine
 
 # _start is not the first instruction of .text: the entry point is e_entry, not the image base.
@@ -94,15 +97,33 @@ def test_elf_symbols(program):
 
 
 def test_symbol_table_lookup_rules():
-    table = SymbolTable({0x1000: ("func", 0x10), 0x2000: ("label", 0), 0x3000: ("last", 0)})
+    table = SymbolTable(
+        {0x1000: ("func", 0x10), 0x2000: ("label", 0), 0x3000: ("last", 0), 0x5000: ("alone", 0)},
+        limits={0x1000: 0x4000, 0x2000: 0x4000, 0x3000: 0x4000},
+    )
     assert table.lookup(0xFFF) is None
     assert table.lookup(0x1000) == ("func", 0)
     assert table.lookup(0x100F) == ("func", 0xF)
     assert table.lookup(0x1010) is None  # past the end of a sized symbol
     assert table.lookup(0x2FFC) == ("label", 0xFFC)  # an unsized label runs to the next symbol
-    assert table.lookup(0x3100) == ("last", 0x100)
+    assert table.lookup(0x3100) == ("last", 0x100)  # ... or to the end of its section
+    assert table.lookup(0x4000) is None
+    assert table.lookup(0xFFFF_FFFF_FFFF_FFF8) is None
+    assert table.lookup(0x5000) == ("alone", 0)  # no section known: only its own address
+    assert table.lookup(0x5004) is None
     assert table.describe(0x1010) == ""
     assert table[0x2000] == "label"
+
+
+def test_addresses_past_the_last_symbol_of_a_section_have_no_name():
+    # the exit block is the last label of .text; the section ends with its two quads
+    elf = assemble("    nop\n")
+    symbols = load_image(str(elf)).symbols
+    block = next(addr for addr, name in symbols.items() if name == "_armnv_exit_block")
+    assert symbols.describe(block + 8) == "_armnv_exit_block+0x8"
+    assert symbols.describe(block + 16) == ""
+    assert symbols.describe(block + 0x10_0000) == ""
+    assert symbols.describe(0xFFFF_FFFF_FFFF_FFF8) == ""
 
 
 def raw_binary(tmp_path: Path, source: str) -> Path:
@@ -170,6 +191,94 @@ def test_bad_images_are_reported(tmp_path, program, make, load_addr, message):
         load_image(str(path), load_addr)
     assert str(path) in str(info.value)
     assert "\n" not in str(info.value)
+
+
+RAM_WINDOW = (TEXT_BASE, 1 << 20)
+
+
+def load_header(elf: bytes) -> int:
+    """File offset of the first PT_LOAD program header (ELF64: e_phoff at 0x20, p_type first)."""
+    phoff = struct.unpack_from("<Q", elf, 0x20)[0]
+    entsize, count = struct.unpack_from("<HH", elf, 0x36)
+    return next(phoff + i * entsize for i in range(count) if struct.unpack_from("<I", elf, phoff + i * entsize)[0] == 1)
+
+
+@pytest.mark.parametrize("memsz", [4 << 30, 64 << 30, (1 << 63) - 1, (1 << 64) - 1])
+def test_segment_sizes_are_checked_against_ram_before_anything_is_allocated(tmp_path, program, memsz):
+    data = bytearray(program.read_bytes())
+    struct.pack_into("<Q", data, load_header(data) + 0x28, memsz)  # p_memsz
+    path = tmp_path / "big.elf"
+    path.write_bytes(data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArmnvError, match="outside RAM"):
+            load_image(str(path), ram=RAM_WINDOW)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_without_a_ram_window_a_segment_is_still_bounded(tmp_path, program):
+    data = bytearray(program.read_bytes())
+    struct.pack_into("<Q", data, load_header(data) + 0x28, 64 << 30)
+    path = tmp_path / "big.elf"
+    path.write_bytes(data)
+    with pytest.raises(ArmnvError, match="too large"):
+        load_image(str(path))
+
+
+def elf64_aarch64(segments: list[tuple[int, bytes, int]], entry: int) -> bytes:
+    """A minimal ELF64 AArch64 executable: one PT_LOAD per (paddr, file bytes, memsz), no sections."""
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    header = ident + struct.pack("<HHIQQQIHHHHHH", 2, 183, 1, entry, 64, 0, 0, 64, 56, len(segments), 64, 0, 0)
+    offset = 64 + 56 * len(segments)
+    phdrs, bodies = b"", b""
+    for paddr, body, memsz in segments:
+        phdrs += struct.pack("<IIQQQQQQ", 1, 5, offset + len(bodies), paddr, paddr, len(body), memsz, 4)
+        bodies += body
+    return header + phdrs + bodies
+
+
+def test_a_handmade_elf_loads(tmp_path):
+    # the builder below is checked once against the loader's happy path
+    path = tmp_path / "two.elf"
+    path.write_bytes(elf64_aarch64([(TEXT_BASE, b"\x1f\x20\x03\xd5", 8), (TEXT_BASE + 0x1000, b"", 16)], TEXT_BASE))
+    image = load_image(str(path), ram=RAM_WINDOW)
+    assert image.entry == TEXT_BASE
+    assert image.segments == (
+        Segment(TEXT_BASE, b"\x1f\x20\x03\xd5" + bytes(4)),
+        Segment(TEXT_BASE + 0x1000, bytes(16)),
+    )
+
+
+def test_overlapping_segments_cannot_add_up_to_more_than_ram(tmp_path):
+    # each 768 KiB segment fits in the 1 MiB of RAM; the two together do not
+    path = tmp_path / "overlap.elf"
+    path.write_bytes(elf64_aarch64([(TEXT_BASE, b"", 768 << 10)] * 2, TEXT_BASE))
+    with pytest.raises(ArmnvError, match="add up to more than 1M"):
+        load_image(str(path), ram=RAM_WINDOW)
+
+
+def test_image_from_a_fifo_is_read_once(tmp_path, program):
+    fifo = tmp_path / "image.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        # a second open by the loader would wait for a writer that never comes
+        with open(fifo, "wb") as f:
+            f.write(program.read_bytes())
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    result: list[object] = []
+    reader = threading.Thread(target=lambda: result.append(load_image(str(fifo))), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "the loader hangs on a FIFO"
+    (image,) = result
+    assert image.entry == TEXT_BASE + 8
+    assert image.segments == load_image(str(program)).segments
 
 
 def test_segment_outside_ram_is_reported():
