@@ -26,6 +26,7 @@ has the whole contract.
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -110,7 +111,7 @@ def parse_semihosting_config(text: str) -> SemihostingConfig:
 def host_bytes(text: str) -> bytes:
     """A host string as the bytes it came from (command-line arguments that are not UTF-8 included)."""
     try:
-        return text.encode("utf-8", "surrogateescape")
+        return os.fsencode(text)  # undoes the decoding of sys.argv
     except UnicodeEncodeError:  # a lone surrogate no decoding produced
         return text.encode("utf-8", "replace")
 
