@@ -232,6 +232,14 @@ def run(
     logfile: Annotated[str | None, typer.Option("-D", metavar="FILE", help="Write logs to FILE.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", metavar="console|json", help="Log format.")] = "console",
     append: Annotated[str, typer.Option("--append", metavar="CMDLINE", help="Semihosting command line.")] = "",
+    semihosting_config: Annotated[
+        str,
+        typer.Option(
+            "--semihosting-config",
+            metavar="userspace=on|off[,enable=on|off]",
+            help="Who may make semihosting calls: EL1 and EL2, and EL0 with userspace=on.",
+        ),
+    ] = "",
     load_addr: Annotated[
         str | None, typer.Option("--load-addr", metavar="ADDR", help="Load IMAGE as a raw binary at ADDR.")
     ] = None,
@@ -252,6 +260,9 @@ def run(
     address = parse_int("--load-addr", load_addr) if load_addr is not None else None
     if log_format not in LOG_FORMATS:
         raise ArmnvError(f"--log-format: unknown format {log_format!r} (known: {', '.join(LOG_FORMATS)})")
+    from framework.devices.semihosting import SemihostingConfig, parse_semihosting_config
+
+    semihosting = parse_semihosting_config(semihosting_config) if semihosting_config else SemihostingConfig()
     if logfile is not None and _same_file(logfile, image):
         raise ArmnvError(f"-D {logfile}: is the image itself; the log would overwrite it")
 
@@ -267,6 +278,7 @@ def run(
         append=append,
         image_name=image,
         one_insn_per_block=one_insn_per_block,
+        semihosting=semihosting,
     )
     try:
         m = Machine(config, stdout=GuestOutput(getattr(sys.stdout, "buffer", None)))
@@ -324,8 +336,7 @@ def features() -> int:
 @app.command("plugins")
 def list_plugins() -> int:
     """List every discovered plugin in registration order: origin, features, CPU models and hooks."""
-    _print("
-".join(plugins.describe_plugins(plugins.discover())))
+    _print("\n".join(plugins.describe_plugins(plugins.discover())))
     return 0
 
 

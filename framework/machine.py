@@ -35,6 +35,7 @@ from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
 from framework.cpu.state import CPUState
 from framework.cpu.sysregs import Registry, SysReg
+from framework.devices.semihosting import SemihostingConfig
 from framework.devices.timer import GenericTimer
 from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
@@ -64,6 +65,8 @@ class MachineConfig:
     append: str = ""
     image_name: str = "armnv"
     one_insn_per_block: bool = False
+    # who may make semihosting calls (EL1 and EL2 always, EL0 with userspace=on)
+    semihosting: SemihostingConfig = attrs.field(factory=SemihostingConfig)
 
 
 class Machine:

@@ -13,6 +13,11 @@ import time
 
 import pytest
 
+from framework.testing import with_stop_vectors
+from plugins.mmu.tests.guest import el1_regs, run
+from plugins.mmu.tests.tables import DATA, DEVICE, NORMAL, TABLES, Tables
+from plugins.mmu.tests.test_stage1 import el1_setup
+
 M64 = (1 << 64) - 1
 UART = 0x0900_0000
 RAM_BASE = 0x4000_0000
@@ -105,6 +110,30 @@ def test_pl011_control_registers_reset_values_and_widths(run_asm):
     assert m.cpu.x[7] == 0x70
 
 
+def test_pl011_byte_and_halfword_loads_return_the_addressed_bytes(run_asm):
+    # little-endian byte lanes of the 32-bit registers: CR resets to 0x0300, IFLS to 0x12,
+    # FR reads 0x90 (TXFE, RXFE), UARTPeriphID0 is 0x11
+    m = run_asm(
+        UART_BASE
+        + """
+    ldrb w2, [x1, #0x30]      // CR[7:0]
+    ldrb w3, [x1, #0x31]      // CR[15:8]
+    ldrh w4, [x1, #0x30]      // CR[15:0]
+    ldrh w5, [x1, #0x32]      // CR[31:16]
+    ldrb w6, [x1, #0x34]      // IFLS[7:0]
+    ldrb w7, [x1, #0x18]      // FR[7:0]
+    ldrb w8, [x1, #0x19]      // FR[15:8]
+    ldrh w9, [x1, #0xfe0]     // UARTPeriphID0[15:0]
+    ldrb w10, [x1, #0xfe3]    // UARTPeriphID0[31:24]
+    ldrsb x11, [x1, #0x18]    // FR[7:0] sign-extended: bit 7 (TXFE) is set
+"""
+    )
+    x = m.cpu.x
+    assert m.stop.kind == "exit"
+    assert [x[i] for i in range(2, 11)] == [0x00, 0x03, 0x0300, 0, 0x12, 0x90, 0, 0x11, 0]
+    assert x[11] == 0xFFFF_FFFF_FFFF_FF90
+
+
 def test_pl011_transmit_interrupt_status_and_mask(run_asm):
     m = run_asm(
         UART_BASE
@@ -129,6 +158,64 @@ def test_pl011_unused_offsets_read_zero_without_fault(run_asm):
     assert m.stop.kind == "exit"
     assert m.cpu.x[2] == 0
     assert m.cpu.sr["ESR_EL2"] == 0
+
+
+# ---- DC ZVA on devices and where there is no memory ------------------------------------------------
+# DC ZVA to any type of Device memory is an Alignment fault (DFSC 0x21); it is a store (WnR = 1,
+# CM = 0), and FAR holds the address in the register, as for every data-cache instruction.
+ESR_DABT_SAME_WNR = 0x9600_0040
+DFSC_ALIGNMENT, DFSC_EXTERNAL = 0x21, 0x10
+
+
+def test_dc_zva_to_the_uart_is_an_alignment_fault_and_sends_nothing(run_asm):
+    m = run_asm(
+        with_stop_vectors(
+            UART_BASE
+            + """
+    add x2, x1, #0x8
+the_zva:
+    dc zva, x2
+    mov x20, #1
+"""
+        )
+    )
+    assert m.output == b""
+    assert m.cpu.sr["ESR_EL2"] == ESR_DABT_SAME_WNR | DFSC_ALIGNMENT
+    assert m.cpu.sr["FAR_EL2"] == UART + 8
+    assert m.cpu.sr["ELR_EL2"] == next(a for a, name in m.symbols.items() if name == "the_zva")
+    assert m.cpu.x[20] == 0
+
+
+def _fill_data_page(t: Tables, m, attrs: int, pa: int = DATA) -> None:
+    t.map(DATA, pa, attrs=attrs)
+    m.bus.write_bytes(DATA, b"\xff" * 0x100)
+
+
+def test_dc_zva_to_ram_mapped_as_device_is_an_alignment_fault(run_asm):
+    body = f"    ldr x2, ={DATA + 0x48:#x}\n    dc zva, x2\n    mov x20, #1\n"
+    setup = el1_setup(lambda t, m: _fill_data_page(t, m, DEVICE))
+    m = run(run_asm, body, setup, el=1, el2={"hcr_el2": 1 << 31}, el1=el1_regs(TABLES))
+    assert m.cpu.sr["ESR_EL1"] == ESR_DABT_SAME_WNR | DFSC_ALIGNMENT
+    assert m.cpu.sr["FAR_EL1"] == DATA + 0x48
+    assert m.cpu.x[20] == 0
+    assert m.bus.read_bytes(DATA, 0x100) == b"\xff" * 0x100
+
+
+def test_dc_zva_to_ram_mapped_as_normal_zeroes_the_block(run_asm):
+    body = f"    ldr x2, ={DATA + 0x48:#x}\n    dc zva, x2\n    mov x20, #1\n"
+    setup = el1_setup(lambda t, m: _fill_data_page(t, m, NORMAL))
+    m = run(run_asm, body, setup, el=1, el2={"hcr_el2": 1 << 31}, el1=el1_regs(TABLES))
+    assert m.cpu.x[20] == 1
+    assert m.bus.read_bytes(DATA, 0x100) == b"\xff" * 0x40 + bytes(0x40) + b"\xff" * 0x80
+
+
+def test_dc_zva_to_normal_mapping_of_no_memory_is_an_external_abort(run_asm):
+    body = f"    ldr x2, ={DATA + 0x68:#x}\n    dc zva, x2\n    mov x20, #1\n"
+    setup = el1_setup(lambda t, m: t.map(DATA, 0x6000_0000, attrs=NORMAL))
+    m = run(run_asm, body, setup, el=1, el2={"hcr_el2": 1 << 31}, el1=el1_regs(TABLES))
+    assert m.cpu.sr["ESR_EL1"] == ESR_DABT_SAME_WNR | DFSC_EXTERNAL
+    assert m.cpu.sr["FAR_EL1"] == DATA + 0x68
+    assert m.cpu.x[20] == 0
 
 
 # ---- semihosting -------------------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 armnv models no caches, so maintenance by VA or by set/way has no effect and
 needs no translation, with two exceptions:
   - DC ZVA zeroes a naturally aligned block of DCZID_EL0 size (64 bytes on
-    every model, cpu-models.md §3) through the normal data path: it is a
-    store, so a fault is a data abort with WnR = 1 (CM = 0) and FAR = the
-    block's address;
+    every model, cpu-models.md §3). It is a store, so a fault is a data abort
+    with WnR = 1 (CM = 0), and FAR holds the address in the register, as for
+    every data-cache instruction. Device memory (MMU off: anything but RAM, as
+    in the kernel's flat map; MMU on: a Device attribute) takes an Alignment
+    fault, since the block may not be zeroed there; a Normal mapping of an
+    address with no memory behind it takes a synchronous external abort;
   - IC IALLU, IC IALLUIS and IC IVAU drop every translated block, because
     the guest may have written instructions the engine already translated.
 Who may execute them (EL0 enables UCI/DZE, HCR_EL2.TPCP/TPU/TSW/TDZ/TOCU/
@@ -16,8 +19,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from framework import memory
+from framework.cpu import syndrome as syn
 from framework.cpu.sysregs import SysReg, reg
+from framework.errors import BusError
+from framework.vmem import TranslationFault
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -30,10 +35,24 @@ def _no_effect(cpu: CPUState, value: int) -> None:
 
 
 def _dc_zva(cpu: CPUState, value: int) -> None:
-    base = value & ~(DCZ_BLOCK - 1)
+    mem = cpu.machine.mem
     pc = cpu.pc
-    for offset in range(0, DCZ_BLOCK, 8):
-        memory.write_slow(cpu, base + offset, 8, 0, pc, 0)
+    try:
+        tr = mem.translate(cpu, value & ~(DCZ_BLOCK - 1), mem.access_for(cpu, True, 0))
+    except TranslationFault as fault:
+        mem.data_abort(cpu, value, fault, True, pc, 0)
+    if tr.device:
+        mem.data_abort(cpu, value, TranslationFault(syn.FSC_ALIGNMENT), True, pc, 0)
+    ram_off = mem.bus.ram_offset(tr.pa, DCZ_BLOCK)
+    if ram_off is not None:
+        mem.ram_buf[ram_off : ram_off + DCZ_BLOCK] = bytes(DCZ_BLOCK)
+        mem.code_written(ram_off, DCZ_BLOCK)
+        return
+    try:  # a device mapped as Normal memory sees the stores
+        for offset in range(0, DCZ_BLOCK, 8):
+            mem.bus.write(tr.pa + offset, 8, 0)
+    except BusError:
+        mem.external_abort(cpu, value, tr.pa, True, pc, 0)
 
 
 def _invalidate_code(cpu: CPUState, value: int) -> None:

@@ -6,6 +6,13 @@ a polling driver ("wait while FR.TXFF, then write DR") never waits. Nothing is
 ever received (FR.RXFE = 1). The control registers keep what is written (to
 their implemented width), the PrimeCell identification registers read as on
 the real part, and the interrupt line is not connected.
+
+Every register is a 32-bit word. A load narrower or wider than a word
+returns the bytes it addresses, little-endian: a byte load of UARTCR + 1
+reads CR[15:8], a doubleword load of UARTCR reads CR and then IFLS. A store
+writes the register at the offset it addresses (the low bits of the value, to
+the register's width; a byte store to UARTDR transmits that byte); a store to
+an offset that is not a register's is ignored.
 """
 
 from __future__ import annotations
@@ -65,6 +72,13 @@ class PL011:
         self.ris = INT_TX
 
     def read(self, offset: int, size: int) -> int:
+        first = offset & ~3
+        words = 0
+        for i, word in enumerate(range(first, offset + size, 4)):
+            words |= self._read_word(word) << (32 * i)
+        return (words >> (8 * (offset - first))) & ((1 << (8 * size)) - 1)
+
+    def _read_word(self, offset: int) -> int:
         if offset in self.regs:
             return self.regs[offset]
         if offset == FR:

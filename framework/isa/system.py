@@ -51,12 +51,13 @@ def _brk(cpu: CPUState, imm: int, pc: int) -> int:
 
 
 def _hlt(cpu: CPUState, imm: int, pc: int) -> int:
-    # semihosting serves every EL here, EL0 included (the reference refuses EL0 calls unless
-    # its userspace option is on); any other HLT is UNDEFINED (no halting debug)
-    if imm != SEMIHOSTING_HLT:
+    # Without halting debug every HLT is UNDEFINED, except the semihosting call where semihosting
+    # serves the EL: EL1 and EL2 always, EL0 only with --semihosting-config userspace=on (as on QEMU)
+    semihosting = cpu.machine.devices["semihosting"]
+    if imm != SEMIHOSTING_HLT or not semihosting.serves(cpu.el):
         return undefined(cpu, pc)
     cpu.pc = pc
-    cpu.machine.devices["semihosting"].call(cpu, pc)
+    semihosting.call(cpu, pc)
     return pc + 4
 
 

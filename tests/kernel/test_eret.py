@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from framework.devices.semihosting import SemihostingConfig
+
 from .conftest import (
     EL0T,
     EL1H,
@@ -113,6 +115,7 @@ target:
         + vectors(2, "vec2")
         + vectors(1, "vec1"),
         cpu=cpu,
+        semihosting=SemihostingConfig(userspace=True),  # the exit may be made at EL0
     )
     return m
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from framework.devices.semihosting import SemihostingConfig
+
 from .conftest import (
     EL0T,
     EL1H,
@@ -36,6 +38,10 @@ def lines(*kinds: str):
             m.interrupts.set_line(kind, True)
 
     return setup
+
+
+# a guest that ends at EL0 makes its semihosting exit there
+EL0_EXIT = SemihostingConfig(userspace=True)
 
 
 def program(el2_body: str, lower: str = "", *, hcr: int = 0, mode: int = EL1H, daif: int = 0) -> str:
@@ -116,7 +122,8 @@ def test_tge_routes_el0_irq_to_el2_unmasked(run_asm):
 
 @pytest.mark.parametrize(("daif", "taken"), [(0x80, False), (0, True)])
 def test_host_el0_irq_goes_to_el2_and_is_masked_by_pstate(run_asm, daif, taken):
-    m = run_asm(program("", "    mov x9, #1", hcr=HCR_TGE | HCR_E2H, mode=EL0T, daif=daif), setup=lines("irq"))
+    source = program("", "    mov x9, #1", hcr=HCR_TGE | HCR_E2H, mode=EL0T, daif=daif)
+    m = run_asm(source, setup=lines("irq"), semihosting=EL0_EXIT)
     if taken:
         e = only(m)
         assert m.cpu.el == 2 and e.offset == 0x480 and m.cpu.x[9] == 0
@@ -158,7 +165,7 @@ def test_virtual_serror_syndrome_from_vsesr_and_vse_cleared(run_asm):
 )
 def test_virtual_irq_needs_imo_and_no_tge(run_asm, hcr):
     mode = EL0T if hcr & HCR_TGE else EL1H
-    m = run_asm(program("", "    mov x9, #1", hcr=hcr, mode=mode))
+    m = run_asm(program("", "    mov x9, #1", hcr=hcr, mode=mode), semihosting=EL0_EXIT)
     assert read_log(m) == [] and m.cpu.x[9] == 1
 
 
