@@ -139,7 +139,7 @@ def test_bad_elf_headers(tmp_path, case):
 OPTION_CASES = {
     "cpu-unknown-model": (["--cpu", "cortex-z99"], "unknown CPU model 'cortex-z99'"),
     "cpu-unknown-feature": (["--cpu", "max,warp=on"], "unknown feature 'warp'"),
-    "cpu-feature-without-plugin": (["--cpu", "max,aarch32=on"], "no installed plugin declares it"),
+    "cpu-feature-without-plugin": (["--cpu", "max,aarch32=on"], "unknown feature 'aarch32'"),
     "cpu-feature-the-model-lacks": (["--cpu", "neoverse-v1,bti=on"], "does not have feature 'bti'"),
     "cpu-conflicting-features": (["--cpu", "max,mmu=off,hafdbs=on"], "requires 'mmu', which is switched off"),
     "cpu-fixed-feature-off": (["--cpu", "max,el2=off"], "cannot be switched off"),
