@@ -111,7 +111,7 @@ class Engine:
         features = self.machine.features
         ctx = Ctx(ns, features)
         bti = "bti" in features
-        dec = decoder()
+        dec = decoder(features)
         n = 0
         for i, word in enumerate(words):
             ctx.pc = (pc + 4 * i) & M64
