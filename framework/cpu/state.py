@@ -22,7 +22,6 @@ M64 = (1 << 64) - 1
 M32 = 0xFFFFFFFF
 
 # PSTATE bits in the SPSR layout (syndromes.md §10)
-PSR_N, PSR_Z, PSR_C, PSR_V = 1 << 31, 1 << 30, 1 << 29, 1 << 28
 PSR_NZCV = 0xF0000000
 PSR_DIT = 1 << 24
 PSR_UAO = 1 << 23
@@ -32,9 +31,8 @@ PSR_IL = 1 << 20
 PSR_ALLINT = 1 << 13
 PSR_SSBS = 1 << 12
 PSR_BTYPE_SHIFT = 10
-PSR_D, PSR_A, PSR_I, PSR_F = 1 << 9, 1 << 8, 1 << 7, 1 << 6
+PSR_A, PSR_I, PSR_F = 1 << 8, 1 << 7, 1 << 6
 PSR_DAIF = 0x3C0
-PSR_M4 = 1 << 4
 
 
 @attrs.define(slots=True, eq=False)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 
+import framework.isa
 from framework.isa.table import ROWS, Row, decoder
 
 CRC32B = 0x1AC2_4020  # CRC32B W0, W1, W2
@@ -58,3 +62,23 @@ def test_feature_names_of_rows_are_features_some_plugin_or_field_knows():
     decoder()
     known = {f.feature for f in FIELD_OWNERS}
     assert {row.feature for row in ROWS if row.feature} <= known
+
+
+def test_a_missing_instruction_group_is_an_error(monkeypatch):
+    monkeypatch.setattr(framework.isa, "GROUP_MODULES", (*framework.isa.GROUP_MODULES, "framework.isa.no_such_group"))
+    with pytest.raises(ModuleNotFoundError, match="no_such_group"):
+        framework.isa.load_all()
+
+
+def test_every_module_level_function_of_the_isa_package_is_used():
+    # emitters are used through their rows; any other function must have a caller somewhere
+    root = Path(framework.isa.__file__).parent
+    sources = [p.read_text() for d in ("framework", "plugins", "tests") for p in (root.parents[1] / d).rglob("*.py")]
+    unused = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and not node.decorator_list:
+                uses = sum(len(re.findall(rf"\b{node.name}\b", text)) for text in sources)
+                if uses < 2:
+                    unused.append(f"{path.name}:{node.name}")
+    assert unused == []
