@@ -46,7 +46,7 @@ def _register_source(blk: Block, source: str, filename: str) -> None:
     the block is garbage collected (dropped from the caches, or its machine freed).
     """
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    weakref.finalize(blk, linecache.cache.pop, filename, None)
+    weakref.finalize(blk, linecache.cache.pop, filename, None).atexit = False
 
 
 class Block:

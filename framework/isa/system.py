@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from framework.cpu import syndrome as syn
@@ -171,7 +172,7 @@ def MSR_imm(ctx: Ctx, op1: int, crm: int, op2: int) -> None:
     ctx.call_exit(_msr_imm, str(op1), str(op2), str(crm), hex(ctx.pc))
 
 
-def _pstate_bit(attr: str, *, el1: bool = False, mode: bool = False, kick: bool = False):
+def _pstate_bit(attr: str, *, el1: bool = False, mode: bool = False, kick: bool = False) -> Callable[..., int]:
     """The helper of an MSR (immediate) to the one-bit PSTATE field `attr`: (cpu, imm, pc) -> next pc."""
 
     def write(cpu: CPUState, imm: int, pc: int) -> int:
@@ -198,7 +199,7 @@ _MSR_ALLINT = _pstate_bit("allint", el1=True, kick=True)
 @insn("11010101 00000 011 0100 crm:4 010 11111", "MSR_DIT", feature="dit", helper=_MSR_DIT)
 @insn("11010101 00000 011 0100 crm:4 001 11111", "MSR_SSBS", feature="ssbs", helper=_MSR_SSBS)
 @insn("11010101 00000 001 0100 000 crm:1 000 11111", "MSR_ALLINT", feature="nmi", helper=_MSR_ALLINT)
-def MSR_pstate_bit(ctx: Ctx, crm: int, helper) -> None:
+def MSR_pstate_bit(ctx: Ctx, crm: int, helper: Callable[..., int]) -> None:
     ctx.call_exit(helper, str(crm), hex(ctx.pc))
 
 
