@@ -16,11 +16,15 @@ interrupt is taken does not depend on how code was split into blocks.
 
 from __future__ import annotations
 
+import itertools
+import linecache
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from framework.cpu.state import M64
+from framework.disasm import disassemble
 from framework.errors import BlockExit, ExceptionTaken, GuestStop
 from framework.isa.codegen import Ctx
 from framework.isa.table import decoder
@@ -32,9 +36,21 @@ if TYPE_CHECKING:
 MAX_BLOCK = 64
 NEVER = 1 << 62
 
+_block_serial = itertools.count(1)
+
+
+def _register_source(blk: Block, source: str, filename: str) -> None:
+    """Make the block's source visible to tracebacks and pdb for as long as the block lives.
+
+    linecache keeps entries whose mtime is None through `checkcache`, so the entry stays until
+    the block is garbage collected (dropped from the caches, or its machine freed).
+    """
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    weakref.finalize(blk, linecache.cache.pop, filename, None).atexit = False
+
 
 class Block:
-    __slots__ = ("fn", "n", "pa", "pc", "source", "words")
+    __slots__ = ("__weakref__", "fn", "n", "pa", "pc", "source", "words")
 
     def __init__(self, pc: int, pa: int, n: int, fn: Any, source: str, words: list[int]) -> None:
         self.pc = pc
@@ -69,6 +85,7 @@ class Engine:
         self.trace_exec = False
         self.trace_in_asm = False
         self.log_unimp = False
+        self.trace_op = "op" in machine.debug
         self.translated = 0
 
     # ---- translation ---------------------------------------------------------------------
@@ -112,12 +129,13 @@ class Engine:
         features = self.machine.features
         ctx = Ctx(ns, features, log_unimp=self.log_unimp)
         bti = "bti" in features
-        dec = decoder()
+        dec = decoder(features)
         n = 0
         for i, word in enumerate(words):
             ctx.pc = (pc + 4 * i) & M64
             ctx.word = word
             ctx.index = i
+            ctx.emit(f"# {ctx.pc:#x}: {disassemble(word, ctx.pc)}")
             row = dec.decode(word)
             if row is None:
                 ctx.undef()
@@ -137,13 +155,17 @@ class Engine:
         if ctx.exit is None:
             ctx.goto(pc + 4 * n)
         source = self._assemble(ctx, pc, n)
-        code = compile(source, f"<block {pc:#x}>", "exec")
+        filename = f"<block {pc:#x} #{next(_block_serial)}>"
+        code = compile(source, filename, "exec")
         exec(code, ns)
         blk = Block(pc, pa, n, ns["_block"], source, words[:n])
+        _register_source(blk, source, filename)
         self._register_code(blk)
         self.translated += 1
         if self.trace_in_asm:
             self.machine.log_block(blk)
+        if self.trace_op:
+            self.machine.logger.msg("op", pc=pc, pa=pa, n=n, filename=filename, source=source)
         return blk
 
     def _assemble(self, ctx: Ctx, pc: int, n: int) -> str:

@@ -26,6 +26,7 @@ CATEGORIES = {
     "cpu": "CPU state dump at each exception",
     "exec": "every executed instruction, with disassembly",
     "in_asm": "every translated block, with disassembly (QEMU -d in_asm)",
+    "op": "the generated Python source of every translated block (QEMU -d op)",
     "mmu": "translation table walks and MMU faults",
     "unimp": "accesses to unimplemented system registers and PSTATE fields, unallocated instructions",
     "guest_errors": "guest mistakes the emulator tolerates (bad semihosting calls, bad UART offsets...)",
@@ -129,6 +130,11 @@ def _in_asm(ev: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _op(ev: dict[str, Any]) -> str:
+    head = f"OP: {ev['filename']} pa {ev['pa']:#x}, {ev['n']} instruction{'s' if ev['n'] != 1 else ''}"
+    return "\n".join(["----------------", head, ev["source"]])
+
+
 def _exec(ev: dict[str, Any]) -> str:
     return f"Trace EL{ev['el']}: " + disasm_line(ev["pc"], ev["word"], ev["asm"])
 
@@ -171,6 +177,7 @@ _RENDERERS = {
     "exception.entry": _exception_entry,
     "exception.return": _exception_return,
     "in_asm": _in_asm,
+    "op": _op,
     "exec": _exec,
     "psci.call": _psci_call,
     "semihosting.call": _semihosting_call,

@@ -12,7 +12,9 @@ cross toolchain and cached by content hash, then run on a real `Machine`:
 
 `run_asm` places the snippet at ``_start`` (0x4008_0000, EL2h, MMU off, SP at
 the top of a 1 MiB stack above the image) and appends a semihosting
-``SYS_EXIT(0)`` epilogue, so falling off the end stops the machine.
+``SYS_EXIT(0)`` epilogue, so falling off the end stops the machine. The
+epilogue overwrites x0 (0x18, the operation) and x1 (the address of its
+parameter block): a test must not expect its own values there after the run.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ SECTIONS {{
 
 # A vector table (label `vectors`) whose 16 entries record their own address in x28 and stop
 # the machine with exit status 1 (SYS_EXIT, ADP_Stopped_ApplicationExit), so a test can look
-# at ESR/ELR/FAR/SPSR after an exception. `with_stop_vectors` installs it at EL2 around a body.
+# at ESR/ELR/FAR/SPSR after an exception. A taken entry overwrites x28, x0 and x1.
+# `with_stop_vectors` installs it at EL2 around a body.
 STOP_VECTORS = """
     .balign 2048
 vectors:
@@ -80,7 +83,12 @@ vec_exit_block:
 
 
 def with_stop_vectors(body: str) -> str:
-    """`body` with VBAR_EL2 pointing at STOP_VECTORS; falling off its end exits normally."""
+    """`body` with VBAR_EL2 pointing at STOP_VECTORS; falling off its end exits normally.
+
+    Registers it changes: x9 before the body (it sets VBAR_EL2 through it), and when an
+    exception is taken, x28 (the vector entry's address, VBAR_EL2 + offset), x0 and x1 (the
+    semihosting exit, status 1). Falling off the end changes x0 and x1 like `run_asm`'s exit.
+    """
     return f"""
     adr x9, vectors
     msr vbar_el2, x9
@@ -191,7 +199,10 @@ def asm() -> Callable[..., Path]:
 
 @pytest.fixture
 def run_asm(asm) -> Callable[..., Machine]:
-    """Run a snippet on a fresh machine: ``run_asm(source, cpu='max', max_insns=..., setup=fn)``."""
+    """Run a snippet on a fresh machine: ``run_asm(source, cpu='max', max_insns=..., setup=fn)``.
+
+    The exit epilogue overwrites x0 and x1 (see the module docstring).
+    """
     return run_program
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from framework.cpu.state import M64
-from framework.cpu.syndrome import make_key, split_key
+from framework.cpu.syndrome import make_key
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -111,7 +111,6 @@ class ToMemory(Decision):
     """Perform the access as a 64-bit load/store at a virtual address (FEAT_NV2)."""
 
     va: int
-    el2_regime: bool = True
 
 
 ALLOW = Allow()
@@ -159,7 +158,3 @@ class Registry:
             # plain registers and those with an explicit slot; instructions and computed views have none
             if r.storage is not None or (r.read is None and r.write is None):
                 cpu.sr.setdefault(r.slot, r.reset)
-
-
-def describe_key(key: int) -> str:
-    return "S{}_{}_C{}_C{}_{}".format(*split_key(key))

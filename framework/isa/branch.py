@@ -1,4 +1,4 @@
-"""Branches: B, BL, B.cond, CBZ/CBNZ, TBZ/TBNZ, BR, BLR, RET, ERET."""
+"""Branches: B, BL, B.cond, BC.cond, CBZ/CBNZ, TBZ/TBNZ, BR, BLR, RET, ERET, ERETAA/ERETAB."""
 
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ def B_BL(ctx: Ctx, op: int, imm26: int) -> None:
     ctx.goto(ctx.pc + _offset(imm26, 26))
 
 
-@insn("01010100 imm19:19 c:1 cond:4")
-def B_cond(ctx: Ctx, imm19: int, c: int, cond: int) -> None:
-    # c = 1 is BC.cond (FEAT_HBC): the same branch with a hint about consistency
+@insn("01010100 imm19:19 1 cond:4", "BC_cond", feature="hbc")
+@insn("01010100 imm19:19 0 cond:4")
+def B_cond(ctx: Ctx, imm19: int, cond: int) -> None:
+    # BC.cond (FEAT_HBC) is the same branch with a hint about consistency
     target = ctx.pc + _offset(imm19, 19)
     if cond >= 14:
         ctx.goto(target)
@@ -48,10 +49,6 @@ def TBZ_TBNZ(ctx: Ctx, b5: int, op: int, b40: int, imm14: int, rt: int) -> None:
     bit = (b5 << 5) | b40
     test = f"{ctx.x(rt)} >> {bit} & 1"
     ctx.branch_if(test if op else f"not {test}", ctx.pc + _offset(imm14, 14), ctx.pc + 4)
-
-
-def _set_btype(cpu: CPUState, value: int) -> None:
-    cpu.btype = value
 
 
 @insn("1101011 0 0 op:2 11111 0000 0 0 rn:5 00000")
@@ -79,8 +76,11 @@ def _eret(cpu: CPUState, pc: int) -> int:
     return decisions.take(cpu, decision, pc, ERET_TRAP)
 
 
+# ERETAA/ERETAB authenticate ELR with the A or B key first: only with pointer authentication,
+# whose plugin does that in armnv_eret; the return itself is ERET's
+@insn("1101011 0100 11111 0000 1 M:1 11111 11111", "ERETAA_ERETAB", feature="pauth")
 @insn("1101011 0100 11111 0000 0 0 11111 00000")
-def ERET(ctx: Ctx) -> None:
+def ERET(ctx: Ctx, M: int = 0) -> None:
     # ERET restores PSTATE.BTYPE from SPSR: the block must not clear it afterwards
     ctx.sets_btype = True
     ctx.call_exit(_eret, hex(ctx.pc))

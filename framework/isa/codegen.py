@@ -357,9 +357,3 @@ _PACKED_COND = {
     5: "(({f} >> 31) == (({f} >> 28) & 1))",
     6: "(({f} & 0x40000000 == 0) and ({f} >> 31) == (({f} >> 28) & 1))",
 }
-
-
-def sign_extend(value: int, bits: int) -> int:
-    """Interpret the low `bits` of value as two's complement."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value

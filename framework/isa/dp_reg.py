@@ -427,7 +427,7 @@ _CRC = {
 }
 
 
-@insn("sf:1 0 0 11010110 rm:5 010 C:1 sz:2 rn:5 rd:5")
+@insn("sf:1 0 0 11010110 rm:5 010 C:1 sz:2 rn:5 rd:5", feature="crc32")
 def CRC32(ctx: Ctx, sf: int, rm: int, C: int, sz: int, rn: int, rd: int) -> None:
     if (sz == 3) != bool(sf):
         return ctx.undef()

@@ -11,7 +11,8 @@
 Alignment: an unaligned access of these kinds is an alignment fault unless
 FEAT_LSE2 (feature "lse2") lets it through (`check_unaligned`). The generated
 code tests the low address bits and calls the check only when they are not
-zero. Instructions of a feature the machine lacks are UNDEFINED.
+zero. Instructions of a feature the machine lacks are UNDEFINED: their rows
+name the feature, so the decoder of such a machine does not have them.
 
 A read-modify-write checks that it may both read and write the location
 before it reads (`rmw_read`): a store permission fault is reported as a
@@ -39,11 +40,6 @@ M64 = (1 << 64) - 1
 
 
 # ---- alignment --------------------------------------------------------------------------------------
-
-
-def _has(ctx: Ctx, feature: str) -> bool:
-    """The machine has `feature` (instructions of an absent feature are UNDEFINED)."""
-    return ctx.features is None or feature in ctx.features
 
 
 def _regime_sctlr(cpu: CPUState) -> int:
@@ -165,28 +161,20 @@ def _emit_ordered(ctx: Ctx, size: int, opc: int, rt: int, addr: str) -> None:
     emit_gpr_access(ctx, size, opc, rt, a, acqrel=True)
 
 
-@insn("size:2 001000 1 L:1 0 xxxxx o0:1 xxxxx rn:5 rt:5")
-def LDAR_STLR(ctx: Ctx, size: int, L: int, o0: int, rn: int, rt: int) -> None:
-    # o0 = 0 is LDLAR/STLLR (FEAT_LOR): LORegions order nothing more on one PE
-    if not o0 and not _has(ctx, "lor"):
-        ctx.undef()
-        return
+@insn("size:2 001000 1 L:1 0 xxxxx 0 xxxxx rn:5 rt:5", "LDLAR_STLLR", feature="lor")
+@insn("size:2 001000 1 L:1 0 xxxxx 1 xxxxx rn:5 rt:5")
+def LDAR_STLR(ctx: Ctx, size: int, L: int, rn: int, rt: int) -> None:
+    # LDLAR/STLLR (FEAT_LOR): LORegions order nothing more on one PE
     _emit_ordered(ctx, size, L, rt, ctx.xsp(rn))
 
 
-@insn("size:2 111000 1 0 1 11111 1 100 00 rn:5 rt:5")
+@insn("size:2 111000 1 0 1 11111 1 100 00 rn:5 rt:5", feature="lrcpc")
 def LDAPR(ctx: Ctx, size: int, rn: int, rt: int) -> None:
-    if not _has(ctx, "lrcpc"):
-        ctx.undef()
-        return
     _emit_ordered(ctx, size, 1, rt, ctx.xsp(rn))
 
 
-@insn("size:2 011001 opc:2 0 imm9:9 00 rn:5 rt:5")
+@insn("size:2 011001 opc:2 0 imm9:9 00 rn:5 rt:5", feature="lrcpc2")
 def LDAPUR_STLUR(ctx: Ctx, size: int, opc: int, imm9: int, rn: int, rt: int) -> None:
-    if not _has(ctx, "lrcpc2"):
-        ctx.undef()
-        return
     off = simm(imm9, 9)
     base = ctx.xsp(rn)
     _emit_ordered(ctx, size, opc, rt, f"({base} + {off}) & {M64:#x}" if off else base)
@@ -258,11 +246,11 @@ def _emit_rmw(ctx: Ctx, a: str, nbytes: int, new: Callable[[str], str], expected
     return old
 
 
-@insn("size:2 111000 A:1 R:1 1 rs:5 o3:1 opc:3 00 rn:5 rt:5")
+@insn("size:2 111000 A:1 R:1 1 rs:5 o3:1 opc:3 00 rn:5 rt:5", feature="lse")
 def LD_op_SWP(ctx: Ctx, size: int, A: int, R: int, rs: int, o3: int, opc: int, rn: int, rt: int) -> None:
     # A/R (acquire/release) order nothing on one PE; ST<op> is LD<op> with Rt = XZR
     template = _RMW_OPS.get((o3, opc))
-    if template is None or not _has(ctx, "lse"):
+    if template is None:
         ctx.undef()
         return
     nbytes = 1 << size
@@ -273,11 +261,8 @@ def LD_op_SWP(ctx: Ctx, size: int, A: int, R: int, rs: int, o3: int, opc: int, r
     ctx.set_x(rt, old, masked=True)
 
 
-@insn("size:2 001000 1 L:1 1 rs:5 o0:1 11111 rn:5 rt:5")
+@insn("size:2 001000 1 L:1 1 rs:5 o0:1 11111 rn:5 rt:5", feature="lse")
 def CAS(ctx: Ctx, size: int, L: int, rs: int, o0: int, rn: int, rt: int) -> None:
-    if not _has(ctx, "lse"):
-        ctx.undef()
-        return
     nbytes = 1 << size
     a = _base(ctx, rn)
     expected = ctx.local(_reg_bits(ctx, rs, nbytes), "c")
@@ -286,9 +271,9 @@ def CAS(ctx: Ctx, size: int, L: int, rs: int, o0: int, rn: int, rt: int) -> None
     ctx.set_x(rs, old, masked=True)
 
 
-@insn("0 sz:1 001000 0 L:1 1 rs:5 o0:1 11111 rn:5 rt:5")
+@insn("0 sz:1 001000 0 L:1 1 rs:5 o0:1 11111 rn:5 rt:5", feature="lse")
 def CASP(ctx: Ctx, sz: int, L: int, rs: int, o0: int, rn: int, rt: int) -> None:
-    if rs & 1 or rt & 1 or not _has(ctx, "lse"):  # the register pairs must start at an even register
+    if rs & 1 or rt & 1:  # the register pairs must start at an even register
         ctx.undef()
         return
     esize = 8 if sz else 4

@@ -15,11 +15,19 @@ function can serve a family of rows that differ by a constant.
 
 When several rows match a word the most specific one (most fixed bits) wins,
 which is how aliases and carve-outs (e.g. MOV SP, UNDEF corners) are written.
+Two rows with the same number of fixed bits never match the same word (a
+test checks it), so the winner never depends on declaration order.
+
+`feature="crc32"` makes a row belong to an optional architectural feature:
+the decoder of a machine without that feature does not have the row, so the
+word falls to a less specific row or to no row at all (UNDEFINED). The
+decision is taken when the decoder is built, once per feature set, and costs
+nothing when the instruction runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -45,6 +53,7 @@ class Row:
     fields: tuple[Field, ...]
     emit: Emitter
     consts: tuple[tuple[str, Any], ...]
+    feature: str | None = None  # the optional feature the encoding belongs to
 
     def matches(self, word: int) -> bool:
         return word & self.mask == self.value
@@ -82,12 +91,17 @@ def parse_pattern(pattern: str) -> tuple[int, int, tuple[Field, ...]]:
 ROWS: list[Row] = []
 
 
-def insn(pattern: str, name: str | None = None, **consts: Any) -> Callable[[Emitter], Emitter]:
-    """Declare an encoding row whose semantics the decorated function emits."""
+def insn(
+    pattern: str, name: str | None = None, *, feature: str | None = None, **consts: Any
+) -> Callable[[Emitter], Emitter]:
+    """Declare an encoding row whose semantics the decorated function emits.
+
+    With `feature`, the row exists only on machines that have that feature.
+    """
 
     def register(fn: Emitter) -> Emitter:
         mask, value, fields = parse_pattern(pattern)
-        ROWS.append(Row(name or fn.__name__, pattern, mask, value, fields, fn, tuple(consts.items())))
+        ROWS.append(Row(name or fn.__name__, pattern, mask, value, fields, fn, tuple(consts.items()), feature))
         return fn
 
     return register
@@ -123,15 +137,24 @@ class Decoder:
         return found
 
 
-_decoder: Decoder | None = None
+_decoders: dict[frozenset[str] | None, Decoder] = {}
+_MAX_DECODERS = 32  # feature sets seen by one process; a test session builds machines of many
 
 
-def decoder() -> Decoder:
-    """The decoder over every row of the instruction-set modules."""
-    global _decoder
-    if _decoder is None:
+def decoder(features: Iterable[str] | None = None) -> Decoder:
+    """The decoder of a machine with `features`; without them, of every row in the table.
+
+    The table-wide decoder answers "is this instruction implemented at all"; machines
+    decode with their own feature set, where rows of absent features are missing.
+    """
+    key = None if features is None else features if type(features) is frozenset else frozenset(features)
+    dec = _decoders.get(key)
+    if dec is None:
         from framework.isa import load_all
 
         load_all()
-        _decoder = Decoder(ROWS)
-    return _decoder
+        rows = ROWS if key is None else [r for r in ROWS if r.feature is None or r.feature in key]
+        if len(_decoders) >= _MAX_DECODERS:
+            _decoders.clear()
+        dec = _decoders[key] = Decoder(rows)
+    return dec
