@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from framework.cpu.state import M64
-from framework.cpu.syndrome import make_key
+from framework.cpu.syndrome import make_key, split_key
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -158,3 +158,8 @@ class Registry:
             # plain registers and those with an explicit slot; instructions and computed views have none
             if r.storage is not None or (r.read is None and r.write is None):
                 cpu.sr.setdefault(r.slot, r.reset)
+
+
+def describe_key(key: int) -> str:
+    """An encoding no register names, in the assembler's generic form: ``S3_4_C15_C7_7``."""
+    return "S{}_{}_C{}_C{}_{}".format(*split_key(key))
