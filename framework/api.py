@@ -39,7 +39,10 @@ Access decisions
     `Allow` (optionally on another register), `Undef`, `Trap` (to an EL, with
     an ESR or the access's own EC 0x18 syndrome), `ToMemory` (a 64-bit
     load/store in the EL2 regime), the subclasses of `Decision`. `ALLOW` and
-    `UNDEF` are ready-made instances.
+    `UNDEF` are ready-made instances. `kernel_decision` is the base architecture's
+    answer for an access (the register's own checks and the EL2 trap
+    controls): a plugin that replaces an access only after those checks asks
+    it first (FEAT_NV2's redirection, NV2-08).
 
 Syndromes
     `syndrome` is the module of ESR builders (``esr``, ``uncategorized``,
@@ -58,7 +61,9 @@ Translation
 Architectural rules the kernel implements
     `in_host` ({E2H, TGE} = {1, 1}), `e2h_view` (EL1 register names reach
     EL2 state), `sync_target` (where an ordinary synchronous exception goes),
-    `el0_enabled` (an EL0 enable bit of the EL0 regime's SCTLR) and
+    `sync_exception` (take a synchronous exception with an ESR to an EL and
+    return the vector's address), `el0_enabled` (an EL0 enable bit of the
+    EL0 regime's SCTLR) and
     `ttlb_check` (the HCR_EL2.TTLB trap, a ready `SysReg` ``check`` for EL1
     TLB maintenance rows).
 
@@ -77,9 +82,10 @@ from __future__ import annotations
 
 from framework import hookimpl
 from framework.cpu import syndrome
-from framework.cpu.exceptions import e2h_view, in_host, sync_target
+from framework.cpu.exceptions import e2h_view, in_host, sync_exception, sync_target
 from framework.cpu.state import CPUState
 from framework.cpu.syndrome import make_key, split_key
+from framework.cpu.sysaccess import kernel_decision
 from framework.cpu.sysregs import (
     ALLOW,
     UNDEF,
@@ -142,10 +148,12 @@ __all__ = [
     "el0_enabled",
     "hookimpl",
     "in_host",
+    "kernel_decision",
     "make_key",
     "reg",
     "regime_of",
     "split_key",
+    "sync_exception",
     "sync_target",
     "syndrome",
     "ttlb_check",

@@ -28,6 +28,7 @@ CATEGORIES = {
     "in_asm": "every translated block, with disassembly (QEMU -d in_asm)",
     "op": "the generated Python source of every translated block (QEMU -d op)",
     "mmu": "translation table walks and MMU faults",
+    "sysreg": "system-register traps and redirections, each with the rule that decided it",
     "unimp": "accesses to unimplemented system registers and PSTATE fields, unallocated instructions",
     "guest_errors": "guest mistakes the emulator tolerates (bad semihosting calls, bad UART offsets...)",
     "plugins": "plugin registration, and every hook decision a plugin answered (which plugin, what answer)",
@@ -110,6 +111,8 @@ def _exception_entry(ev: dict[str, Any]) -> str:
     else:
         num, name = _ASYNC_EXCP.get((ev["kind"], bool(ev.get("virtual"))), (0, ev["kind"]))
     lines = [f"Taking exception {num} [{name}] on CPU 0", f"...from EL{ev['from_el']} to EL{ev['to_el']}"]
+    if ev.get("reason"):
+        lines.append(f"...{ev['reason']}")
     if ev.get("esr") is not None:
         lines.append(f"...with ESR {ESR_EC.get(ev['esr']):#x}/{ev['esr']:#x}")
     if ev.get("far") is not None:
@@ -187,6 +190,7 @@ _RENDERERS = {
     "unimp.sysreg": _unimp_sysreg,
     "unimp.msr_imm": _unimp_msr_imm,
     "cpu.dump": lambda ev: ev["text"],
+    "sysreg.decision": lambda ev: ev["text"],
     "text": lambda ev: ev["text"],
 }
 

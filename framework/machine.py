@@ -81,6 +81,9 @@ class Machine:
         self.logger = make_logger(config.log_format, self._log_stream)
         self.log_int = "int" in self.debug or "cpu" in self.debug
         self.log_unimp = "unimp" in self.debug
+        self.log_sysreg = "sysreg" in self.debug
+        # why the next exception is taken (a decision's explanation), shown by -d int
+        self.pending_reason: str | None = None
 
         # ---- plugins and features
         self.catalog = plugins.discover()
@@ -169,6 +172,7 @@ class Machine:
         """Recompute what the kernel derives from the set of hook implementations."""
         self.implements = Implemented.of(self.hook)
         self.mem.has_translate_hook = self.implements.translate
+        self.mem.has_pan_hook = self.implements.pan_active
 
     # ---- build helpers ----------------------------------------------------------------
     def _hcr_mask(self) -> tuple[int, int]:
@@ -290,6 +294,8 @@ class Machine:
         cpu = self.cpu
         # an interrupt taken to EL1 while HCR_EL2 routes the physical one to EL2 is virtual
         route = {0x080: HCR_IMO, 0x100: HCR_FMO, 0x180: HCR_AMO}.get(vector, 0)
+        reason, self.pending_reason = self.pending_reason, None
+        extra = {"reason": reason} if reason is not None and vector == 0 else {}
         self.logger.msg(
             "exception.entry",
             kind=KIND_NAMES[vector],
@@ -302,10 +308,18 @@ class Machine:
             elr=return_pc,
             pc=cpu.pc,
             pstate=cpu.pstate_bits(),
+            **extra,
             **self.log_fields("exception.entry"),
         )
         if "cpu" in self.debug:
             self.logger.msg("cpu.dump", text=self.cpu_dump())
+
+    def explain(self, text: str, *, rule: str = "") -> None:
+        """A decision's explanation: on the next exception entry (-d int) and as an event (-d sysreg)."""
+        if self.log_int:
+            self.pending_reason = text
+        if self.log_sysreg:
+            self.logger.msg("sysreg.decision", text=text, rule=rule)
 
     def log_fields(self, event: str) -> dict[str, Any]:
         """Extra fields plugins add to a log event (hook armnv_log_fields)."""

@@ -17,6 +17,10 @@ class Stats:
     # (EC, or -vector for interrupts, target EL): names are made only when printing
     exceptions: Counter = attrs.field(factory=Counter)
     traps: Counter = attrs.field(factory=Counter)  # target EL of EC 0x18/0x1A-style traps
+    # (target EL, rule, instruction) of the traps a decision explained
+    trap_rules: Counter = attrs.field(factory=Counter)
+    # register name -> accesses a ToMemory decision performed as memory accesses
+    to_memory_regs: Counter = attrs.field(factory=Counter)
     blocks_translated: int = 0
 
     def exception(self, esr: int | None, vector: int, from_el: int, target_el: int) -> None:
@@ -31,8 +35,13 @@ class Stats:
     def named_exceptions(self) -> dict[tuple[str, int], int]:
         return {(self.exception_name(kind), el): n for (kind, el), n in self.exceptions.items()}
 
-    def trap(self, target_el: int) -> None:
+    def trap(self, target_el: int, rule: str = "", what: str = "") -> None:
         self.traps[target_el] += 1
+        if rule or what:
+            self.trap_rules[(target_el, rule or "-", what)] += 1
+
+    def to_memory(self, name: str) -> None:
+        self.to_memory_regs[name] += 1
 
     def lines(self, icount: int, seconds: float) -> list[str]:
         mips = icount / seconds / 1e6 if seconds > 0 else 0.0
@@ -45,4 +54,17 @@ class Stats:
         for (name, el), n in sorted(self.named_exceptions().items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"  {name} -> EL{el}: {n}")
         out.append(f"traps to EL2: {self.traps.get(2, 0)}")
+        rules: Counter = Counter()
+        for (el, rule, _), n in self.trap_rules.items():
+            if el == 2:
+                rules[rule] += n
+        for rule, n in sorted(rules.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  {rule}: {n}")
+            items = [(what, c) for (el, r, what), c in self.trap_rules.items() if el == 2 and r == rule]
+            for what, c in sorted(items, key=lambda kv: (-kv[1], kv[0])):
+                out.append(f"    {what}: {c}")
+        if self.to_memory_regs:
+            out.append(f"system-register accesses made to memory: {sum(self.to_memory_regs.values())}")
+            for name, n in sorted(self.to_memory_regs.items(), key=lambda kv: (-kv[1], kv[0])):
+                out.append(f"  {name}: {n}")
         return out

@@ -154,6 +154,8 @@ class Context:
     regime: str = REGIME_EL10
     asid: int = 0
     vmid: int = 0
+    # PSTATE.PAN restricts privileged data accesses (armnv_pan_active, asked once per context)
+    pan_active: bool = False
     tlb_r: dict[int, int] = attrs.field(factory=dict)
     tlb_w: dict[int, int] = attrs.field(factory=dict)
     # instruction TLB: virtual page -> physical page address
@@ -212,6 +214,7 @@ class MemorySystem:
         self.current = Context()
         self.pa_bits = 48
         self.has_translate_hook = False
+        self.has_pan_hook = False
         # per-machine state of the translation plugin (set by it; the kernel never looks inside)
         self.mmu: Any = None
         self._hcr_seen = 0
@@ -252,6 +255,8 @@ class MemorySystem:
                     self.contexts.clear()
                     self._recent.clear()
                 ctx = self.contexts[key] = Context(regime=key[5], asid=key[6], vmid=key[7])
+                if self.has_pan_hook:
+                    ctx.pan_active = bool(self.machine.hook.armnv_pan_active(cpu=cpu))
             self._recent[(cpu.el, cpu.pan)] = ctx
         self.current = ctx
         cpu.tlb_r = ctx.tlb_r

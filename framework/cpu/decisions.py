@@ -63,6 +63,7 @@ class Implemented:
     msr_immediate: bool = False
     unprivileged_el: bool = False
     translate: bool = False
+    pan_active: bool = False
 
     @classmethod
     def of(cls, hook: Any) -> Implemented:
@@ -73,18 +74,28 @@ class Implemented:
 # ---- carrying a decision out --------------------------------------------------------------------
 
 
-def take(cpu: CPUState, decision: Decision, pc: int, trap_esr: int) -> int:
+def take(cpu: CPUState, decision: Decision, pc: int, trap_esr: int, what: str = "") -> int:
     """Take the exception `decision` asks for at the instruction `pc`; return the vector.
 
     ``Trap(el, esr=None)`` uses `trap_esr`, the syndrome of the instruction that was
-    trapped (EC 0x18 for an access, EC 0x1A for an ERET), and counts a trap to `el`.
+    trapped (EC 0x18 for an access, EC 0x1A for an ERET), and counts a trap to `el`
+    by its rule and `what` was trapped (the instruction as assembly, ``MSR VBAR_EL2, x0``).
     """
     if isinstance(decision, Trap):
-        cpu.machine.stats.trap(decision.el)
+        machine = cpu.machine
+        machine.stats.trap(decision.el, decision.rule, what.split(",")[0])
+        if machine.log_int or machine.log_sysreg:
+            machine.explain(explain_trap(cpu, decision, what), rule=decision.rule)
         return sync_exception(cpu, trap_esr if decision.esr is None else decision.esr, pc, decision.el)
     if isinstance(decision, Undef):
         return undefined(cpu, pc)
     raise TypeError(f"a decision that takes no exception cannot be taken: {decision!r}")
+
+
+def explain_trap(cpu: CPUState, decision: Trap, what: str) -> str:
+    """``trap to EL2: MSR VBAR_EL2, x0 at EL1 (NV-06, HCR_EL2.NV=1)``."""
+    why = ", ".join(part for part in (decision.rule, decision.why) if part)
+    return f"trap to EL{decision.el}: {what or 'instruction'} at EL{cpu.el}" + (f" ({why})" if why else "")
 
 
 # ---- system registers: armnv_sysreg_access -------------------------------------------------------

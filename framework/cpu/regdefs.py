@@ -174,13 +174,16 @@ STORAGE_REGS: tuple[tuple, ...] = (
     ("AFSR0_EL2", 3, 4, 5, 1, 0, {}),
     ("AFSR1_EL2", 3, 4, 5, 1, 1, {}),
     ("ESR_EL2", 3, 4, 5, 2, 0, {}),
-    ("VSESR_EL2", 3, 4, 5, 2, 3, {}),
+    # the syndrome of a virtual SError exists with FEAT_RAS only (NV-08: absent, it UNDEFs)
+    ("VSESR_EL2", 3, 4, 5, 2, 3, dict(feature="ras")),
     ("FAR_EL2", 3, 4, 6, 0, 0, {}),
     ("HPFAR_EL2", 3, 4, 6, 0, 4, {}),
     ("MAIR_EL2", 3, 4, 10, 2, 0, dict(config=True)),
     ("AMAIR_EL2", 3, 4, 10, 3, 0, {}),
     ("VBAR_EL2", 3, 4, 12, 0, 0, {}),
     ("RVBAR_EL2", 3, 4, 12, 0, 1, dict(access="RO")),
+    # EL2 is the highest EL of the board (NV-35): RMR_EL2.AA64 reads 1, a reset request is ignored
+    ("RMR_EL2", 3, 4, 12, 0, 2, dict(reset=1, wmask=0)),
     ("CONTEXTIDR_EL2", 3, 4, 13, 0, 1, {}),
     ("TPIDR_EL2", 3, 4, 13, 0, 2, {}),
     ("CNTHCTL_EL2", 3, 4, 14, 1, 0, dict(reset=CNTHCTL_EL1PCTEN | CNTHCTL_EL1PCEN)),

@@ -22,6 +22,7 @@ from framework.cpu.decisions import implemented, is_id_space, sysreg_access, tak
 from framework.cpu.exceptions import sync_exception
 from framework.cpu.state import M64
 from framework.cpu.sysregs import Allow, SysReg, ToMemory, Trap, Undef
+from framework.vmem import TranslationFault
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -45,6 +46,15 @@ def write_reg(cpu: CPUState, reg: SysReg, value: int) -> None:
         cpu.machine.config_changed(reg)
 
 
+def describe_access(reg: SysReg | None, key: int, is_read: bool, rt: int) -> str:
+    """The access as assembly: ``MSR VBAR_EL2, x0``, ``MRS x5, HCR_EL2``, ``TLBI ALLE2``."""
+    name = reg.name if reg is not None else "S{}_{}_C{}_C{}_{}".format(*syn.split_key(key))
+    xt = "xzr" if rt == 31 else f"x{rt}"
+    if " " in name:  # a system instruction (op0 = 1): "TLBI VAE2", "AT S1E2R"
+        return name if rt == 31 else f"{name}, {xt}"
+    return f"MRS {xt}, {name}" if is_read else f"MSR {name}, {xt}"
+
+
 def access(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int) -> int:
     """Run one MRS/MSR/SYS/SYSL; return the next PC (pc + 4, or an exception vector)."""
     cpu.pc = pc
@@ -58,17 +68,24 @@ def access(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int) -> int:
         else:
             write_reg(cpu, target, cpu.x[rt] if rt != 31 else 0)
         return cpu.pc + 4 if cpu.pc == pc else cpu.pc
+    machine = cpu.machine
     if isinstance(decision, Undef):
-        machine = cpu.machine
         if machine.log_unimp and not implemented(cpu, reg):
             machine.log_unimp_sysreg(key, reg, is_read)
         if is_read and is_id_space(key):
             return sync_exception(cpu, syn.sysreg_trap_key(key, rt, True), pc)
         return sync_exception(cpu, syn.uncategorized(), pc)
     if isinstance(decision, Trap):
-        return take(cpu, decision, pc, syn.sysreg_trap_key(key, rt, is_read))
+        return take(cpu, decision, pc, syn.sysreg_trap_key(key, rt, is_read), describe_access(reg, key, is_read, rt))
     if isinstance(decision, ToMemory):
-        mem = cpu.machine.mem
+        mem = machine.mem
+        name = reg.name if reg is not None else hex(key)
+        machine.stats.to_memory(name)
+        if machine.log_sysreg:
+            what = describe_access(reg, key, is_read, rt)
+            machine.explain(f"to memory: {what} at EL{cpu.el} -> {decision.va:#x}", rule=decision.rule)
+        if decision.fsc is not None:
+            mem.vncr_abort(cpu, decision.va, TranslationFault(decision.fsc), not is_read, pc)
         if is_read:
             value = mem.el2_load64(cpu, decision.va, pc)
             if rt != 31:

@@ -100,17 +100,32 @@ class Undef(Decision):
 
 @attrs.define(frozen=True, slots=True)
 class Trap(Decision):
-    """Trap to `el` with syndrome `esr` (preferred return = the instruction)."""
+    """Trap to `el` with syndrome `esr` (preferred return = the instruction).
+
+    `rule` names the rule that caused it (``"NV-06"``) and `why` the controls
+    that made it apply (``"HCR_EL2.NV=1"``): `-d int`, `-d sysreg` and
+    ``--stats`` show them, so a user sees why each exit happened.
+    """
 
     el: int
     esr: int | None = None  # None: the EC 0x18 syndrome of the access
+    rule: str = ""
+    why: str = ""
 
 
 @attrs.define(frozen=True, slots=True)
 class ToMemory(Decision):
-    """Perform the access as a 64-bit load/store at a virtual address (FEAT_NV2)."""
+    """Perform the access as a 64-bit load/store at a virtual address in the EL2 regime (FEAT_NV2).
+
+    `fsc`, when set, is a fault the access takes instead of being made (a
+    CONSTRAINED UNPREDICTABLE choice the plugin fixes, e.g. NV2-03's
+    non-canonical VNCR_EL2): a Data Abort to EL2 with the VNCR syndrome.
+    `rule` is shown by `-d sysreg` and counted by ``--stats``.
+    """
 
     va: int
+    fsc: int | None = None
+    rule: str = ""
 
 
 ALLOW = Allow()

@@ -73,7 +73,7 @@ def _eret(cpu: CPUState, pc: int) -> int:
     decision = decisions.eret(cpu, pc)
     if type(decision) is Allow:
         return exception_return(cpu, pc)
-    return decisions.take(cpu, decision, pc, ERET_TRAP)
+    return decisions.take(cpu, decision, pc, ERET_TRAP, "ERET")
 
 
 # ERETAA/ERETAB authenticate ELR with the A or B key first: only with pointer authentication,

@@ -172,7 +172,7 @@ def _msr_imm(cpu: CPUState, op1: int, op2: int, crm: int, pc: int) -> int:
     if type(decision) is Allow:
         return pc + 4
     # a trapped MSR (immediate) reports EC 0x18 with op0 = 0, CRn = 4, Rt = 31, a write
-    return decisions.take(cpu, decision, pc, syn.sysreg_trap(0, op1, 4, crm, op2, 31, False))
+    return decisions.take(cpu, decision, pc, syn.sysreg_trap(0, op1, 4, crm, op2, 31, False), "MSR (immediate)")
 
 
 @insn("11010101 00000 op1:3 0100 crm:4 op2:3 11111")

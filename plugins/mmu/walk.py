@@ -88,7 +88,6 @@ class Walker:
     def hooks_changed(self) -> None:
         """Look again for the hooks a walk asks (a plugin was added to the machine)."""
         self.desc_hook = bool(self.hook.armnv_descriptor.get_hookimpls())
-        self.pan_hook = bool(self.hook.armnv_pan_active.get_hookimpls())
 
     # ---- the whole translation ------------------------------------------------------------
     def translate(self, cpu: CPUState, va: int, acc: Access) -> Translation | None:
@@ -240,17 +239,14 @@ class Walker:
                 ok = not (pxn or el0_rw or (wxn and not ap & 2))
             else:
                 ok = not (acc.write and ap & 2)
-                if ok and acc.pan and self._pan_active(cpu):
+                # pan.md §4: PAN in effect is a property of the memory context (armnv_pan_active)
+                if ok and acc.pan and self.machine.mem.current.pan_active:
                     epan = self.limits.pan3 and sctlr & SCTLR_EPAN
                     if ap & 1 or (epan and not uxn):
                         ok = False  # pan.md §4: privileged access to an EL0-accessible page
         if not ok:
             raise TranslationFault(syn.FSC_PERMISSION + s1.level)
         return dirty
-
-    def _pan_active(self, cpu: CPUState) -> bool:
-        # PAN is the pan plugin's (pan.md): without it, PSTATE.PAN restricts nothing
-        return self.pan_hook and bool(self.hook.armnv_pan_active(cpu=cpu))
 
     def _reinterpret(self, cpu: CPUState, regime: str, stage: int, desc: int, level: int, is_table: bool) -> int:
         new = self.hook.armnv_descriptor(cpu=cpu, regime=regime, stage=stage, desc=desc, level=level, is_table=is_table)

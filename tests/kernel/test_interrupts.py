@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from framework.devices.semihosting import SemihostingConfig
+from framework.testing import with_stop_vectors
 
 from .conftest import (
     EL0T,
@@ -152,10 +153,18 @@ def test_virtual_interrupt_taken_to_el1(run_asm, hcr, mode, offset):
     assert m.cpu.x[9] == 0
 
 
-def test_virtual_serror_syndrome_from_vsesr_and_vse_cleared(run_asm):
-    m = run_asm(program("    ldr x1, =0x1234\n    msr vsesr_el2, x1\n", "    nop", hcr=HCR_VSE | HCR_AMO))
-    assert only(m).esr == 0xBE001234
+def test_virtual_serror_is_taken_and_vse_cleared(run_asm):
+    # VSESR_EL2 belongs to FEAT_RAS, which the models do not advertise (ID_AA64PFR0_EL1.RAS = 0):
+    # the syndrome of a virtual SError then has ISS 0
+    m = run_asm(program("", "    nop", hcr=HCR_VSE | HCR_AMO))
+    assert (m.id_value("ID_AA64PFR0_EL1") >> 28) & 0xF == 0
+    assert only(m).esr == 0xBE000000
     assert m.cpu.sr["HCR_EL2"] & HCR_VSE == 0  # taking the virtual SError consumed it
+
+
+def test_vsesr_el2_is_undefined_without_feat_ras(run_asm):
+    m = run_asm(with_stop_vectors("    mov x1, #0x1234\n    msr vsesr_el2, x1\n"))
+    assert m.cpu.sr["ESR_EL2"] == 0x0200_0000
 
 
 @pytest.mark.parametrize(

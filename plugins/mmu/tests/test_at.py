@@ -164,7 +164,7 @@ def test_mmu08_stage2_fault_on_the_walk_of_an_el1_at_is_a_data_abort_to_el2(run_
 
 
 def test_mmu08_s1e1rp_is_undefined_without_feat_pan(run_asm):
-    m = run(run_asm, "    at s1e1rp, x1\n", lambda m: None, el=1, el2=EL1)
+    m = run(run_asm, "    at s1e1rp, x1\n", lambda m: None, el=1, el2=EL1, cpu="max,pan=off")
     assert "pan" not in m.features
     assert m.cpu.sr["ESR_EL1"] == 0x0200_0000
 

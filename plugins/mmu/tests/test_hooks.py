@@ -82,11 +82,13 @@ def test_pan_hook_makes_el0_pages_fault_for_privileged_loads(run_asm):
     # the image is EL0-readable too: no literal loads while PAN is in effect
     body = f"    mov x1, #{DATA:#x}\n    ldr x2, [x1]\n    mov x9, #1\n"
     spsr = 0x3C5 | 1 << 22  # EL1h with PSTATE.PAN = 1 (kept only where FEAT_PAN is enabled)
-    m = run(run_asm, body, with_plugin(PanOn(), build), el=1, el2=EL1, el1=el1_regs(TABLES), spsr=spsr)
+    # the stand-in alone decides (feature pan off): the MMU asks the hook, not PSTATE.PAN
+    cpu = "max,pan=off"
+    m = run(run_asm, body, with_plugin(PanOn(), build), el=1, el2=EL1, el1=el1_regs(TABLES), spsr=spsr, cpu=cpu)
     assert m.cpu.sr["ESR_EL1"] == 0x9600_000F
     assert m.cpu.x[9] == 0
     # no PAN plugin: nothing restricts privileged accesses
-    m = run(run_asm, body, with_plugin(object(), build), el=1, el2=EL1, el1=el1_regs(TABLES), spsr=spsr)
+    m = run(run_asm, body, with_plugin(object(), build), el=1, el2=EL1, el1=el1_regs(TABLES), spsr=spsr, cpu=cpu)
     assert m.cpu.x[9] == 1
 
 
