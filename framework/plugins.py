@@ -499,7 +499,8 @@ def resolve_id_registers(catalog: Catalog, model: CpuModel, features: Iterable[s
     """The ID register values a guest sees on `model` with `features` enabled.
 
     Field by field: a declared feature that is off lowers what it claims to
-    the claim's absent level; enabled features keep a field they claim at
+    the claim's absent level, unless an enabled feature's claim of the same
+    field provides those levels too; enabled features keep a field they claim at
     the model's value, limited to the highest `top` among them; a layout
     field (`CpuModel.id_fields`) that no enabled feature claims drops to its
     layout level — except the bits of it an enabled feature claims as a
@@ -517,11 +518,15 @@ def resolve_id_registers(catalog: Catalog, model: CpuModel, features: Iterable[s
         reg = slot[0]
         before = after = values[reg]
         causes = []
+        on = [row for row in rows if row.feature in enabled]
         for row in rows:
-            if row.feature not in enabled and row.lowered(after) != after:
+            # a claim switched off lowers the field, unless an enabled claim of the same field
+            # provides those levels too (two implementations of one feature)
+            if row.feature in enabled or any(r.absent <= row.absent for r in on):
+                continue
+            if row.lowered(after) != after:
                 after = row.lowered(after)
                 causes.append((row.feature, "disabled"))
-        on = [row for row in rows if row.feature in enabled]
         if on:
             if all(row.top is not None for row in on):
                 best = max(on, key=lambda row: row.top)

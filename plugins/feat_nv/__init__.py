@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.api import Feature, IdField, Trap
+from framework.api import ADVERTISED, Feature, IdField, Trap
 from framework.arch import (
     DESC_AP1,
     DESC_PXN,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from framework.api import CPUState, Decision, Machine, SysReg
 
 # NV-01: ID_AA64MMFR2_EL1.NV [27:24]: 1 = FEAT_NV (2 = FEAT_NV2, the nv2 feature's level)
-NV_FIELD = IdField("ID_AA64MMFR2_EL1", 24, 4, "NV")
+NV_FIELD = IdField("ID_AA64MMFR2_EL1", 24, 4, "NV", top=1)
 APTABLE0 = 1 << _APTABLE.shift  # APTable[0]: no EL0 access below this table
 
 
@@ -49,6 +49,7 @@ def armnv_features() -> list[Feature]:
             "FEAT_NV: EL2 instructions at EL1 trap to EL2 (HCR_EL2.NV, NV1, AT)",
             requires=("el2", "vhe"),
             id_fields=(NV_FIELD,),
+            default_on=(ADVERTISED,),  # NV-01: all three models
         )
     ]
 

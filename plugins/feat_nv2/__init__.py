@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.api import Feature, IdField, SysReg, reg
+from framework.api import ADVERTISED, Feature, IdField, SysReg, reg
 from framework.arch import HCR_NV, HCR_NV2, PSTATE_EL, VNCR_BADDR, VNCR_RESS
 from plugins.feat_nv2.redirect import nv2_access
 
@@ -34,6 +34,7 @@ def armnv_features() -> list[Feature]:
             "FEAT_NV2: VNCR_EL2; EL1 register accesses under NV become memory accesses (HCR_EL2.NV2)",
             requires=("nv",),
             id_fields=(NV2_FIELD,),
+            default_on=(ADVERTISED,),  # NV-01: all three models report NV = 2
         )
     ]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.api import Feature, IdField, SysReg, in_host, reg
+from framework.api import ADVERTISED, Feature, IdField, SysReg, in_host, reg
 from framework.arch import PSTATE_PAN, SCTLR_SPAN
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def armnv_features() -> list[Feature]:
             "pan",
             "FEAT_PAN/PAN2/PAN3: PSTATE.PAN, SCTLR_ELx.SPAN, AT S1E1RP/WP, SCTLR_ELx.EPAN",
             id_fields=(PAN_FIELD,),
+            default_on=(ADVERTISED,),  # PAN §1: every model (max 3, neoverse-n2/-v1 2)
         )
     ]
 
