@@ -82,10 +82,10 @@ from __future__ import annotations
 
 from framework import hookimpl
 from framework.cpu import syndrome
+from framework.cpu.decisions import kernel_decision
 from framework.cpu.exceptions import e2h_view, in_host, sync_exception, sync_target
 from framework.cpu.state import CPUState
 from framework.cpu.syndrome import make_key, split_key
-from framework.cpu.decisions import kernel_decision
 from framework.cpu.sysregs import (
     ALLOW,
     UNDEF,
