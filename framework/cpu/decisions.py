@@ -74,16 +74,17 @@ class Implemented:
 # ---- carrying a decision out --------------------------------------------------------------------
 
 
-def take(cpu: CPUState, decision: Decision, pc: int, trap_esr: int, what: str = "") -> int:
+def take(cpu: CPUState, decision: Decision, pc: int, trap_esr: int, what: str = "", name: str = "") -> int:
     """Take the exception `decision` asks for at the instruction `pc`; return the vector.
 
     ``Trap(el, esr=None)`` uses `trap_esr`, the syndrome of the instruction that was
     trapped (EC 0x18 for an access, EC 0x1A for an ERET), and counts a trap to `el`
-    by its rule and `what` was trapped (the instruction as assembly, ``MSR VBAR_EL2, x0``).
+    by its rule and `name` (``MSR VBAR_EL2``; `what` is the instruction as assembly,
+    ``MSR VBAR_EL2, x0``, for the explanation).
     """
     if isinstance(decision, Trap):
         machine = cpu.machine
-        machine.stats.trap(decision.el, decision.rule, what.split(",")[0])
+        machine.stats.trap(decision.el, decision.rule, name or what)
         if machine.log_int or machine.log_sysreg:
             machine.explain(explain_trap(cpu, decision, what), rule=decision.rule)
         return sync_exception(cpu, trap_esr if decision.esr is None else decision.esr, pc, decision.el)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from framework.cpu import syndrome as syn
 from framework.cpu.decisions import implemented, is_id_space, sysreg_access, take
 from framework.cpu.exceptions import sync_exception
+from framework.hooklog import describe_access as access_name
 from framework.cpu.state import M64
 from framework.cpu.sysregs import Allow, SysReg, ToMemory, Trap, Undef
 from framework.vmem import TranslationFault
@@ -76,7 +77,8 @@ def access(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int) -> int:
             return sync_exception(cpu, syn.sysreg_trap_key(key, rt, True), pc)
         return sync_exception(cpu, syn.uncategorized(), pc)
     if isinstance(decision, Trap):
-        return take(cpu, decision, pc, syn.sysreg_trap_key(key, rt, is_read), describe_access(reg, key, is_read, rt))
+        what = describe_access(reg, key, is_read, rt)
+        return take(cpu, decision, pc, syn.sysreg_trap_key(key, rt, is_read), what, access_name(key, reg, is_read))
     if isinstance(decision, ToMemory):
         mem = machine.mem
         name = reg.name if reg is not None else hex(key)
