@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from framework.cpu import syndrome as syn
 from framework.cpu.decisions import implemented, is_id_space, sysreg_access, take
 from framework.cpu.exceptions import sync_exception
-from framework.hooklog import describe_access as access_name
 from framework.cpu.state import M64
 from framework.cpu.sysregs import Allow, SysReg, ToMemory, Trap, Undef
+from framework.hooklog import describe_access as access_name
 from framework.vmem import TranslationFault
 
 if TYPE_CHECKING:
