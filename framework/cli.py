@@ -306,14 +306,15 @@ def run(
 @app.command()
 def cpus(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ID register details.")] = False) -> int:
     """List the CPU models and their default features."""
+    from framework.describe import describe_model
+
     catalog = plugins.discover()
-    describe = getattr(plugins, "describe_model", None)
     width = max((len(name) for name in catalog.models), default=0)
     for name, model in sorted(catalog.models.items()):
         features = plugins.select_features(catalog, model, {})
-        if verbose and describe is not None:
+        if verbose:
             # the model's own description: identity, defaults, ID fields armnv changes
-            _print("\n".join(describe(catalog, model, features)))
+            _print("\n".join(describe_model(catalog, model, features)))
             continue
         _print(f"{name:<{width}}  {model.description}")
         _print(f"{'':<{width}}  default features: {', '.join(sorted(features)) or '(none)'}")
@@ -336,7 +337,9 @@ def features() -> int:
 @app.command("plugins")
 def list_plugins() -> int:
     """List every discovered plugin in registration order: origin, features, CPU models and hooks."""
-    _print("\n".join(plugins.describe_plugins(plugins.discover())))
+    from framework.describe import describe_plugins
+
+    _print("\n".join(describe_plugins(plugins.discover())))
     return 0
 
 

@@ -167,9 +167,11 @@ def test_requirement_switched_off_is_an_error(with_nv):
 
 
 def test_describe_model_lists_cleared_fields():
+    from framework.describe import describe_model
+
     catalog = plugins.discover()
     model = catalog.models["max"]
-    lines = plugins.describe_model(catalog, model, plugins.select_features(catalog, model, {"bti": False}))
+    lines = describe_model(catalog, model, plugins.select_features(catalog, model, {"bti": False}))
     text = "\n".join(lines)
     assert lines[0].startswith("max:") and "0x000f0510" in text
     assert "ID_AA64PFR0_EL1.SVE [35:32]" in text and "no enabled feature claims it" in text
