@@ -41,6 +41,7 @@ from framework.cpu import syndrome as syn
 # the module, not its names: traps -> exceptions -> decisions is an import cycle
 from framework.cpu import traps
 from framework.cpu.exceptions import e2h_view, sync_exception, undefined
+from framework.cpu.state import M64
 from framework.cpu.sysregs import ALLOW, UNDEF, Allow, Decision, SysReg, Trap, Undef
 
 if TYPE_CHECKING:
@@ -150,14 +151,41 @@ def kernel_decision(cpu: CPUState, reg: SysReg | None, is_read: bool, key: int |
 
 
 def sysreg_access(cpu: CPUState, key: int, rt: int, is_read: bool) -> tuple[SysReg | None, Decision]:
-    """The row of encoding `key` and the decision for this access: the plugins', else the kernel's."""
+    """The row of encoding `key` and the decision for this access: the plugins', else the kernel's.
+
+    A decision depends only on the access (encoding, Xt, direction), the EL and configuration
+    registers (the `armnv_sysreg_access` contract), so it is made once and kept in the EL's
+    decision cache until a register marked `config` or `decides` is written. A plain allowed
+    access also goes to the fast table, from which generated code makes it without a call.
+    """
+    ck = (key << 6) | (rt << 1) | is_read
+    hit = cpu.dcache.get(ck)
+    if hit is not None:
+        return hit
     machine = cpu.machine
     reg = machine.sysregs.get(key)
+    decision = None
     if machine.implements.sysreg_access:
         decision = machine.hook.armnv_sysreg_access(cpu=cpu, reg=reg, key=key, is_read=is_read, rt=rt)
-        if decision is not None:
-            return reg, decision
-    return reg, kernel_decision(cpu, reg, is_read, key)
+    if decision is None:
+        decision = kernel_decision(cpu, reg, is_read, key)
+    result = (reg, decision)
+    if machine.cache_decisions and (reg is None or not reg.uncached):
+        cpu.dcache[ck] = result
+        if type(decision) is Allow:
+            _fast_entry(cpu, ck, decision.target or reg, is_read)
+    return result
+
+
+def _fast_entry(cpu: CPUState, ck: int, target: SysReg, is_read: bool) -> None:
+    # what generated code needs to make the access itself: the storage slot to read, or
+    # (slot, bits kept, bits written, RES1 bits) to write; registers with functions, and
+    # writes that drop caches, stay with `framework.cpu.sysaccess.access`
+    if is_read:
+        if target.read is None:
+            cpu.dfast[ck] = target.slot
+    elif target.write is None and not target.config and not target.decides:
+        cpu.dfast[ck] = (target.slot, ~target.wmask & M64, target.wmask, target.res1)
 
 
 # ---- exception entry and return ------------------------------------------------------------------
