@@ -29,7 +29,7 @@ from framework.arch import (
     describe_hcr,
 )
 from framework.bus import Bus
-from framework.cpu.decisions import Implemented
+from framework.cpu.decisions import DirectCalls, Implemented
 from framework.cpu.exceptions import illegal_state
 from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
@@ -174,6 +174,7 @@ class Machine:
     def _hooks_changed(self) -> None:
         """Recompute what the kernel derives from the set of hook implementations."""
         self.implements = Implemented.of(self.hook)
+        self.direct = DirectCalls.of(self.hook)
         self.mem.has_translate_hook = self.implements.translate
         self.mem.has_pan_hook = self.implements.pan_active
 

@@ -72,6 +72,54 @@ class Implemented:
         return cls(**{f.name: bool(getattr(hook, f"armnv_{f.name}").get_hookimpls()) for f in attrs.fields(cls)})
 
 
+def direct_call(caller: Any) -> Any:
+    """A function calling the implementations of a hook as pluggy would, without its machinery.
+
+    In pluggy's order (the last registered first, tryfirst before, trylast after) with each
+    implementation's own arguments; ``firstresult``: the first answer that is not None. On
+    exception entry and return a pluggy call costs more than everything else together.
+    A hook with wrappers keeps the pluggy call.
+    """
+    impls = caller.get_hookimpls()
+    if any(i.hookwrapper or getattr(i, "wrapper", False) for i in impls):
+        return caller
+    fns = [(i.function, tuple(i.argnames)) for i in reversed(impls)]
+    if not caller.spec.opts.get("firstresult"):
+
+        def call_all(**kw: Any) -> list[Any]:
+            results = []
+            for fn, names in fns:
+                r = fn(*[kw[n] for n in names])
+                if r is not None:
+                    results.append(r)
+            return results
+
+        return call_all
+
+    def call_first(**kw: Any) -> Any:
+        for fn, names in fns:
+            r = fn(*[kw[n] for n in names])
+            if r is not None:
+                return r
+        return None
+
+    return call_first
+
+
+@attrs.define(slots=True)
+class DirectCalls:
+    """`direct_call` of the hooks on the exception entry and return path."""
+
+    sysreg_access: Any
+    exception_entry: Any
+    entry_pstate: Any
+    eret: Any
+
+    @classmethod
+    def of(cls, hook: Any) -> DirectCalls:
+        return cls(**{f.name: direct_call(getattr(hook, f"armnv_{f.name}")) for f in attrs.fields(cls)})
+
+
 # ---- carrying a decision out --------------------------------------------------------------------
 
 
@@ -166,7 +214,7 @@ def sysreg_access(cpu: CPUState, key: int, rt: int, is_read: bool) -> tuple[SysR
     reg = machine.sysregs.get(key)
     decision = None
     if machine.implements.sysreg_access:
-        decision = machine.hook.armnv_sysreg_access(cpu=cpu, reg=reg, key=key, is_read=is_read, rt=rt)
+        decision = machine.direct.sysreg_access(cpu=cpu, reg=reg, key=key, is_read=is_read, rt=rt)
     if decision is None:
         decision = kernel_decision(cpu, reg, is_read, key)
     result = (reg, decision)
@@ -195,7 +243,7 @@ def exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr:
     """The value SPSR_<target_el> gets on exception entry (the PSTATE `spsr`, unless a plugin says)."""
     machine = cpu.machine
     if machine.implements.exception_entry:
-        new = machine.hook.armnv_exception_entry(cpu=cpu, from_el=from_el, target_el=target_el, spsr=spsr, esr=esr)
+        new = machine.direct.exception_entry(cpu=cpu, from_el=from_el, target_el=target_el, spsr=spsr, esr=esr)
         if new is not None:
             return new
     return spsr
@@ -211,7 +259,7 @@ def entry_pstate(cpu: CPUState, target_el: int) -> None:
     if "nmi" in features:
         cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
     if machine.implements.entry_pstate:
-        machine.hook.armnv_entry_pstate(cpu=cpu, target_el=target_el)
+        machine.direct.entry_pstate(cpu=cpu, target_el=target_el)
 
 
 def eret(cpu: CPUState, pc: int) -> Decision:
@@ -224,7 +272,7 @@ def eret(cpu: CPUState, pc: int) -> Decision:
         return UNDEF
     machine = cpu.machine
     if machine.implements.eret:
-        decision = machine.hook.armnv_eret(cpu=cpu, pc=pc)
+        decision = machine.direct.eret(cpu=cpu, pc=pc)
         if decision is not None:
             return decision
     return ALLOW
@@ -286,6 +334,7 @@ def sctlr_a(cpu: CPUState) -> bool:
 
 
 __all__ = [
+    "DirectCalls",
     "Implemented",
     "current_el",
     "entry_pstate",
