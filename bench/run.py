@@ -113,6 +113,19 @@ def check_sys(n: int, regs: Regs) -> list[str]:
     return _expect(regs, x20=n * (n + 1) // 2, x21=n, x22=n)
 
 
+def check_ldst(n: int, regs: Regs) -> list[str]:
+    return _expect(regs, x20=n * (n + 1) // 2)
+
+
+def check_trap(n: int, regs: Regs) -> list[str]:
+    return _expect(regs, x20=n * (n + 1) // 2, x21=n, x22=n)
+
+
+def check_nv2(n: int, regs: Regs) -> list[str]:
+    # the last store to the TPIDR_EL2 slot was of x10, the counter at its last value, 1
+    return _expect(regs, x20=n * (n + 1) // 2, x21=1)
+
+
 @attrs.define(frozen=True, slots=True)
 class Workload:
     name: str
@@ -135,6 +148,31 @@ WORKLOADS = (
     Workload("mem", "64 KiB memcpy + checksum, MMU off", ("mem.S", "memloop.S"), check_mem),
     Workload("fib", "recursive fib(20), BL/RET + frames", ("fib.S",), check_fib),
     Workload("sys", "HVC/SVC round trips + EL1 MSR/MRS", ("sys.S",), check_sys, unicorn=False, exceptions=2),
+    Workload("ldst", "LDR/STR loop (baseline of sysreg, nv2)", ("ldst.S",), check_ldst),
+    Workload(
+        "sysreg",
+        "allowed MSR/MRS of TPIDR_EL0/EL1/EL2 at EL2",
+        ("sysreg.S",),
+        check_ldst,
+        unicorn=False,
+        baseline="ldst",
+    ),
+    Workload(
+        "trap",
+        "hypervisor exits: HCR_EL2.TVM trap + emulation + ERET, HVC",
+        ("trap.S",),
+        check_trap,
+        unicorn=False,
+        exceptions=2,
+    ),
+    Workload(
+        "nv2",
+        "MSR/MRS at EL1 redirected to memory (HCR_EL2.{NV,NV2})",
+        ("nv2.S",),
+        check_nv2,
+        unicorn=False,
+        baseline="ldst",
+    ),
     Workload(
         "mmu",
         "memcpy + checksum, MMU on, 4 KiB pages",

@@ -283,6 +283,10 @@ class Engine:
         cpu = self.cpu
         machine = self.machine
         self.limit = cpu.icount + max_insns if max_insns is not None else NEVER
+        # registers may have been set from outside the guest since the last run
+        self.mem.drop_decisions(cpu)
+        cpu.dcache = self.mem.decisions[cpu.el]
+        cpu.dfast = self.mem.fast[cpu.el]
         cpu.deadline = cpu.icount  # compute the first real deadline in the slow path
         while True:
             if cpu.icount >= cpu.deadline:

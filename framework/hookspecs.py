@@ -196,6 +196,15 @@ def armnv_sysreg_access(cpu: CPUState, reg: SysReg | None, key: int, is_read: bo
     traps of its own registers, or EL2 traps of EL1 registers, is
     ``trylast``, so NV2 and NV see an access first. The kernel's own
     decision comes after every plugin.
+
+    Contract: the answer may depend only on the access (``reg``, ``key``,
+    ``is_read``, ``rt``), ``cpu.el`` and configuration registers, and every
+    register it reads says so in its definition (``SysReg(config=True)``, or
+    ``decides=True`` when a write changes decisions but not translation).
+    The kernel keeps each answer per EL and asks again only after such a
+    register is written (or always, for a register with ``uncached=True``,
+    and while ``-d sysreg`` or ``-d plugins`` is on). The hook is not the
+    place for side effects.
     """
 
 

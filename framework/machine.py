@@ -29,7 +29,7 @@ from framework.arch import (
     describe_hcr,
 )
 from framework.bus import Bus
-from framework.cpu.decisions import Implemented
+from framework.cpu.decisions import DirectCalls, Implemented
 from framework.cpu.exceptions import illegal_state
 from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
@@ -82,6 +82,9 @@ class Machine:
         self.log_int = "int" in self.debug or "cpu" in self.debug
         self.log_unimp = "unimp" in self.debug
         self.log_sysreg = "sysreg" in self.debug
+        # access decisions are cached (framework.cpu.decisions.sysreg_access) unless every
+        # one of them is to be seen being made
+        self.cache_decisions = not ({"sysreg", "plugins"} & self.debug)
         # why the next exception is taken (a decision's explanation), shown by -d int
         self.pending_reason: str | None = None
 
@@ -171,6 +174,7 @@ class Machine:
     def _hooks_changed(self) -> None:
         """Recompute what the kernel derives from the set of hook implementations."""
         self.implements = Implemented.of(self.hook)
+        self.direct = DirectCalls.of(self.hook)
         self.mem.has_translate_hook = self.implements.translate
         self.mem.has_pan_hook = self.implements.pan_active
 
@@ -279,6 +283,15 @@ class Machine:
         self.mem.switch(self.cpu)
         if may_unmask and self.interrupts.maybe_pending(self.cpu):
             self.engine.kick()
+
+    def decisions_changed(self) -> None:
+        """A register access decisions read was written (`SysReg.decides`): drop the decision caches.
+
+        The kick ends the current block, whose later instructions may rely on the old
+        answer (an FP/SIMD check done earlier in the block, a redirected access).
+        """
+        self.mem.drop_decisions(self.cpu)
+        self.engine.kick()
 
     def config_changed(self, r: SysReg) -> None:
         """A translation/mode control register was written: drop cached translations."""

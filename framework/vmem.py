@@ -220,6 +220,10 @@ class MemorySystem:
         self._hcr_seen = 0
         # (EL, PAN) -> context, valid until the next configuration write (see switch)
         self._recent: dict[tuple[int, int], Context] = {}
+        # access decisions by EL (they depend on nothing else but configuration registers):
+        # every context of an EL shares them, dropped together by `drop_decisions`
+        self.decisions: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
+        self.fast: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
 
     # ---- contexts ---------------------------------------------------------------------
     def context_key(self, cpu: CPUState) -> tuple:
@@ -263,10 +267,22 @@ class MemorySystem:
         cpu.tlb_w = ctx.tlb_w
         cpu.vcache = ctx.vcache
         cpu.vcache1 = ctx.vcache1
+        cpu.dcache = self.decisions[cpu.el]
+        cpu.dfast = self.fast[cpu.el]
+
+    def drop_decisions(self, cpu: CPUState) -> None:
+        """Forget every cached access decision (a control they read was written)."""
+        for d in self.decisions:
+            d.clear()
+        for d in self.fast:
+            d.clear()
+        cpu.dcache.clear()
+        cpu.dfast.clear()
 
     def config_written(self, cpu: CPUState, reg: SysReg) -> None:
         """A configuration register was written: drop what it may change (MMU-04)."""
         self._recent.clear()
+        self.drop_decisions(cpu)
         if reg.slot in TAGGED_BASE_REGS:
             return  # the caller switches context: a new ASID/VMID gets its own TLB
         if reg.slot == "HCR_EL2":
@@ -284,6 +300,7 @@ class MemorySystem:
         """
         self.contexts.clear()
         self._recent.clear()
+        self.drop_decisions(cpu)
         self.switch(cpu)
 
     def flush_tlbs(self) -> None:

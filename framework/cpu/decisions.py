@@ -41,6 +41,7 @@ from framework.cpu import syndrome as syn
 # the module, not its names: traps -> exceptions -> decisions is an import cycle
 from framework.cpu import traps
 from framework.cpu.exceptions import e2h_view, sync_exception, undefined
+from framework.cpu.state import M64
 from framework.cpu.sysregs import ALLOW, UNDEF, Allow, Decision, SysReg, Trap, Undef
 
 if TYPE_CHECKING:
@@ -69,6 +70,54 @@ class Implemented:
     def of(cls, hook: Any) -> Implemented:
         """What a plugin manager's ``hook`` relay has implementations for."""
         return cls(**{f.name: bool(getattr(hook, f"armnv_{f.name}").get_hookimpls()) for f in attrs.fields(cls)})
+
+
+def direct_call(caller: Any) -> Any:
+    """A function calling the implementations of a hook as pluggy would, without its machinery.
+
+    In pluggy's order (the last registered first, tryfirst before, trylast after) with each
+    implementation's own arguments; ``firstresult``: the first answer that is not None. On
+    exception entry and return a pluggy call costs more than everything else together.
+    A hook with wrappers keeps the pluggy call.
+    """
+    impls = caller.get_hookimpls()
+    if any(i.hookwrapper or getattr(i, "wrapper", False) for i in impls):
+        return caller
+    fns = [(i.function, tuple(i.argnames)) for i in reversed(impls)]
+    if not caller.spec.opts.get("firstresult"):
+
+        def call_all(**kw: Any) -> list[Any]:
+            results = []
+            for fn, names in fns:
+                r = fn(*[kw[n] for n in names])
+                if r is not None:
+                    results.append(r)
+            return results
+
+        return call_all
+
+    def call_first(**kw: Any) -> Any:
+        for fn, names in fns:
+            r = fn(*[kw[n] for n in names])
+            if r is not None:
+                return r
+        return None
+
+    return call_first
+
+
+@attrs.define(slots=True)
+class DirectCalls:
+    """`direct_call` of the hooks on the exception entry and return path."""
+
+    sysreg_access: Any
+    exception_entry: Any
+    entry_pstate: Any
+    eret: Any
+
+    @classmethod
+    def of(cls, hook: Any) -> DirectCalls:
+        return cls(**{f.name: direct_call(getattr(hook, f"armnv_{f.name}")) for f in attrs.fields(cls)})
 
 
 # ---- carrying a decision out --------------------------------------------------------------------
@@ -151,14 +200,41 @@ def kernel_decision(cpu: CPUState, reg: SysReg | None, is_read: bool, key: int |
 
 
 def sysreg_access(cpu: CPUState, key: int, rt: int, is_read: bool) -> tuple[SysReg | None, Decision]:
-    """The row of encoding `key` and the decision for this access: the plugins', else the kernel's."""
+    """The row of encoding `key` and the decision for this access: the plugins', else the kernel's.
+
+    A decision depends only on the access (encoding, Xt, direction), the EL and configuration
+    registers (the `armnv_sysreg_access` contract), so it is made once and kept in the EL's
+    decision cache until a register marked `config` or `decides` is written. A plain allowed
+    access also goes to the fast table, from which generated code makes it without a call.
+    """
+    ck = (key << 6) | (rt << 1) | is_read
+    hit = cpu.dcache.get(ck)
+    if hit is not None:
+        return hit
     machine = cpu.machine
     reg = machine.sysregs.get(key)
+    decision = None
     if machine.implements.sysreg_access:
-        decision = machine.hook.armnv_sysreg_access(cpu=cpu, reg=reg, key=key, is_read=is_read, rt=rt)
-        if decision is not None:
-            return reg, decision
-    return reg, kernel_decision(cpu, reg, is_read, key)
+        decision = machine.direct.sysreg_access(cpu=cpu, reg=reg, key=key, is_read=is_read, rt=rt)
+    if decision is None:
+        decision = kernel_decision(cpu, reg, is_read, key)
+    result = (reg, decision)
+    if machine.cache_decisions and (reg is None or not reg.uncached):
+        cpu.dcache[ck] = result
+        if type(decision) is Allow:
+            _fast_entry(cpu, ck, decision.target or reg, is_read)
+    return result
+
+
+def _fast_entry(cpu: CPUState, ck: int, target: SysReg, is_read: bool) -> None:
+    # what generated code needs to make the access itself: the storage slot to read, or
+    # (slot, bits kept, bits written, RES1 bits) to write; registers with functions, and
+    # writes that drop caches, stay with `framework.cpu.sysaccess.access`
+    if is_read:
+        if target.read is None:
+            cpu.dfast[ck] = target.slot
+    elif target.write is None and not target.config and not target.decides:
+        cpu.dfast[ck] = (target.slot, ~target.wmask & M64, target.wmask, target.res1)
 
 
 # ---- exception entry and return ------------------------------------------------------------------
@@ -168,7 +244,7 @@ def exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr:
     """The value SPSR_<target_el> gets on exception entry (the PSTATE `spsr`, unless a plugin says)."""
     machine = cpu.machine
     if machine.implements.exception_entry:
-        new = machine.hook.armnv_exception_entry(cpu=cpu, from_el=from_el, target_el=target_el, spsr=spsr, esr=esr)
+        new = machine.direct.exception_entry(cpu=cpu, from_el=from_el, target_el=target_el, spsr=spsr, esr=esr)
         if new is not None:
             return new
     return spsr
@@ -184,7 +260,7 @@ def entry_pstate(cpu: CPUState, target_el: int) -> None:
     if "nmi" in features:
         cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
     if machine.implements.entry_pstate:
-        machine.hook.armnv_entry_pstate(cpu=cpu, target_el=target_el)
+        machine.direct.entry_pstate(cpu=cpu, target_el=target_el)
 
 
 def eret(cpu: CPUState, pc: int) -> Decision:
@@ -197,7 +273,7 @@ def eret(cpu: CPUState, pc: int) -> Decision:
         return UNDEF
     machine = cpu.machine
     if machine.implements.eret:
-        decision = machine.hook.armnv_eret(cpu=cpu, pc=pc)
+        decision = machine.direct.eret(cpu=cpu, pc=pc)
         if decision is not None:
             return decision
     return ALLOW
@@ -259,6 +335,7 @@ def sctlr_a(cpu: CPUState) -> bool:
 
 
 __all__ = [
+    "DirectCalls",
     "Implemented",
     "current_el",
     "entry_pstate",

@@ -120,12 +120,13 @@ def _read_mpidr(cpu: CPUState) -> int:
 # e2h: the EL2 register this EL1 encoding names at EL2 with HCR_EL2.E2H == 1 (NV-13)
 # el12: the *_EL12 accessor of this EL1 register (op1 = 5, same CRn/CRm/op2)
 # config: writes change translation or mode, so caches are dropped
+# decides: writes change access decisions (trap and enable controls): the decision caches are dropped
 # Reset values are the reference's (cpu-models.md §7); everything else resets to 0.
 STORAGE_REGS: tuple[tuple, ...] = (
     # EL1 (and their EL2 counterparts under VHE)
     ("SCTLR_EL1", 3, 0, 1, 0, 0, dict(reset=0x30D00800, config=True, e2h="SCTLR_EL2", el12="SCTLR_EL12")),
     ("ACTLR_EL1", 3, 0, 1, 0, 1, {}),
-    ("CPACR_EL1", 3, 0, 1, 0, 2, dict(e2h="CPTR_EL2", el12="CPACR_EL12")),
+    ("CPACR_EL1", 3, 0, 1, 0, 2, dict(decides=True, e2h="CPTR_EL2", el12="CPACR_EL12")),
     ("TTBR0_EL1", 3, 0, 2, 0, 0, dict(config=True, e2h="TTBR0_EL2", el12="TTBR0_EL12")),
     ("TTBR1_EL1", 3, 0, 2, 0, 1, dict(config=True, e2h="TTBR1_EL2", el12="TTBR1_EL12")),
     ("TCR_EL1", 3, 0, 2, 0, 2, dict(config=True, e2h="TCR_EL2", el12="TCR_EL12")),
@@ -141,7 +142,7 @@ STORAGE_REGS: tuple[tuple, ...] = (
     ("VBAR_EL1", 3, 0, 12, 0, 0, dict(e2h="VBAR_EL2", el12="VBAR_EL12")),
     ("CONTEXTIDR_EL1", 3, 0, 13, 0, 1, dict(e2h="CONTEXTIDR_EL2", el12="CONTEXTIDR_EL12")),
     ("TPIDR_EL1", 3, 0, 13, 0, 4, {}),
-    ("CNTKCTL_EL1", 3, 0, 14, 1, 0, dict(e2h="CNTHCTL_EL2", el12="CNTKCTL_EL12")),
+    ("CNTKCTL_EL1", 3, 0, 14, 1, 0, dict(decides=True, e2h="CNTHCTL_EL2", el12="CNTKCTL_EL12")),
     ("CSSELR_EL1", 3, 2, 0, 0, 0, {}),
     # debug registers the kernel keeps as plain storage (no debug events are implemented)
     ("MDCCINT_EL1", 2, 0, 0, 2, 0, {}),
@@ -156,9 +157,9 @@ STORAGE_REGS: tuple[tuple, ...] = (
     ("VMPIDR_EL2", 3, 4, 0, 0, 5, {}),
     ("SCTLR_EL2", 3, 4, 1, 0, 0, dict(reset=0x30C50830, config=True)),
     ("ACTLR_EL2", 3, 4, 1, 0, 1, {}),
-    ("MDCR_EL2", 3, 4, 1, 1, 1, {}),
-    ("CPTR_EL2", 3, 4, 1, 1, 2, {}),
-    ("HSTR_EL2", 3, 4, 1, 1, 3, {}),
+    ("MDCR_EL2", 3, 4, 1, 1, 1, dict(decides=True)),
+    ("CPTR_EL2", 3, 4, 1, 1, 2, dict(decides=True)),
+    ("HSTR_EL2", 3, 4, 1, 1, 3, dict(decides=True)),
     ("HACR_EL2", 3, 4, 1, 1, 7, {}),
     ("TTBR0_EL2", 3, 4, 2, 0, 0, dict(config=True)),
     ("TTBR1_EL2", 3, 4, 2, 0, 1, dict(config=True)),
@@ -186,7 +187,7 @@ STORAGE_REGS: tuple[tuple, ...] = (
     ("RMR_EL2", 3, 4, 12, 0, 2, dict(reset=1, wmask=0)),
     ("CONTEXTIDR_EL2", 3, 4, 13, 0, 1, {}),
     ("TPIDR_EL2", 3, 4, 13, 0, 2, {}),
-    ("CNTHCTL_EL2", 3, 4, 14, 1, 0, dict(reset=CNTHCTL_EL1PCTEN | CNTHCTL_EL1PCEN)),
+    ("CNTHCTL_EL2", 3, 4, 14, 1, 0, dict(reset=CNTHCTL_EL1PCTEN | CNTHCTL_EL1PCEN, decides=True)),
 )
 
 
@@ -236,7 +237,7 @@ def base_registers(machine: Machine) -> list[SysReg]:
         reg("ALLINT", 3, 0, 4, 3, 0, feature="nmi", read=allint_r, write=allint_w),
         reg("FPCR", 3, 3, 4, 4, 0, read=_read_fpcr, write=_write_fpcr, check=fp_sysreg_check),
         reg("FPSR", 3, 3, 4, 4, 1, read=_read_fpsr, write=_write_fpsr, check=fp_sysreg_check),
-        reg("SP_EL0", 3, 0, 4, 1, 0, read=sp0_r, write=sp0_w, check=_sp_el0_check),
+        reg("SP_EL0", 3, 0, 4, 1, 0, read=sp0_r, write=sp0_w, check=_sp_el0_check, uncached=True),
         reg("SP_EL1", 3, 4, 4, 1, 0, read=sp1_r, write=sp1_w),
         # identification (values come from the CPU model)
         reg("MIDR_EL1", 3, 0, 0, 0, 0, access="RO", read=_read_midr),

@@ -80,6 +80,10 @@ class CPUState:
     tlb_w: dict[int, int] = attrs.field(factory=dict)
     vcache: dict[int, Any] = attrs.field(factory=dict)
     vcache1: dict[int, Any] = attrs.field(factory=dict)
+    # access decisions of the current EL (framework.cpu.decisions.sysreg_access): all of them,
+    # and the plain allowed accesses that generated code performs itself
+    dcache: dict[int, Any] = attrs.field(factory=dict)
+    dfast: dict[int, Any] = attrs.field(factory=dict)
     machine: Any = None
 
     # ---- stack pointer banking -------------------------------------------------

@@ -45,6 +45,8 @@ def write_reg(cpu: CPUState, reg: SysReg, value: int) -> None:
         cpu.sr[slot] = (old & ~reg.wmask) | (value & reg.wmask) | reg.res1
     if reg.config:
         cpu.machine.config_changed(reg)
+    elif reg.decides:
+        cpu.machine.decisions_changed()
 
 
 def describe_access(reg: SysReg | None, key: int, is_read: bool, rt: int) -> str:

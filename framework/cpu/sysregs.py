@@ -54,8 +54,16 @@ class SysReg:
     write: WriteFn | None = None
     # extra access checks (traps to EL2, EL0 enables…) run after the EL check
     check: CheckFn | None = None
-    # a write changes translation or the execution mode: caches are dropped
+    # a write changes translation or the execution mode: caches are dropped (the TLBs, and
+    # the access decisions with them)
     config: bool = False
+    # a write changes access decisions only (a trap or enable control, VNCR_EL2): the
+    # decision caches are dropped, the TLBs kept. Every register an access decision reads
+    # is `config` or `decides`; that is what makes the decision caches exact
+    decides: bool = False
+    # the decision of an access to this register reads state that is not a register
+    # (SP_EL0: PSTATE.SP), so it is made again at every access and never cached
+    uncached: bool = False
     # with HCR_EL2.E2H == 1 at EL2, this EL1 encoding names the given EL2 register (NV-13)
     e2h_target: str | None = None
     # a *_EL12 / *_EL02 accessor: at EL2 with E2H == 1 it names this register (NV-13)

@@ -236,19 +236,49 @@ def _access_in_block(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int, o
         raise BlockExit(pc)
 
 
+def _msr_in_block(cpu: CPUState, key: int, rt: int, pc: int, off: int) -> None:
+    """An MSR generated code could not make itself: made here, and the block ends after it.
+
+    Only a plain register that the decision cache allows (`cpu.dfast`) is written by the
+    block itself; anything else may change what the rest of the block relies on (the FP/SIMD
+    check, PSTATE, timers, translation), as on the reference, where such writes end the TB.
+    """
+    cpu.insn_off = off
+    cpu.pc = access(cpu, key, rt, False, pc)
+    raise BlockExit(pc)
+
+
 def _emit_sysreg_access(ctx: Ctx, rt: int, is_read: bool) -> None:
-    key = hex((ctx.word >> 5) & 0xFFFF)
-    ctx.emit(ctx.call(_access_in_block, key, str(rt), str(is_read), hex(ctx.pc), ctx.insn_offset()))
+    # The access made by the block itself when the EL's decision cache has it as a plain
+    # allowed access (cpu.dfast, keyed like the cache: encoding, Xt, direction), else by
+    # the helper, which decides (and caches) it. Flags are synced first: both ways go on.
+    key = (ctx.word >> 5) & 0xFFFF
+    ck = (key << 6) | (rt << 1) | int(is_read)
+    ctx.sync_flags()
+    ctx.uses.update(("dfast", "sr"))
+    d = ctx.tmp("d")
+    ctx.emit(f"{d} = dfast.get({ck:#x})")
+    ctx.emit(f"if {d} is None:")
+    with ctx.block():
+        if is_read:
+            ctx.emit(ctx.call(_access_in_block, hex(key), str(rt), "True", hex(ctx.pc), ctx.insn_offset()))
+        else:
+            ctx.emit(ctx.call(_msr_in_block, hex(key), str(rt), hex(ctx.pc), ctx.insn_offset()))
+    if is_read and rt == 31:
+        return
+    ctx.emit("else:")
+    with ctx.block():
+        if is_read:
+            ctx.emit(f"x[{rt}] = sr[{d}]")
+        else:
+            s = ctx.tmp("s")
+            ctx.emit(f"{s} = {d}[0]")
+            ctx.emit(f"sr[{s}] = (sr[{s}] & {d}[1]) | ({ctx.x(rt)} & {d}[2]) | {d}[3]")
 
 
 @insn("1101010100 L:1 1 o0:1 op1:3 crn:4 crm:4 op2:3 rt:5")
 def MRS_MSR(ctx: Ctx, L: int, o0: int, op1: int, crn: int, crm: int, op2: int, rt: int) -> None:
-    # a write ends the block: later instructions may depend on the register (CPACR_EL1.FPEN
-    # decides the block's FP check), as on the reference, where such writes end the TB
-    if L:
-        _emit_sysreg_access(ctx, rt, True)
-    else:
-        _emit_access(ctx, rt, False)
+    _emit_sysreg_access(ctx, rt, bool(L))
 
 
 @insn("1101010100 L:1 01 op1:3 crn:4 crm:4 op2:3 rt:5")

@@ -47,7 +47,8 @@ def armnv_hcr_bits(machine: Machine) -> int:
 @hookimpl
 def armnv_sysregs(machine: Machine) -> list[SysReg]:
     # NV2-02, NV2-03: BADDR [56:12] and RESS [63:57] stored as written, [11:0] RES0
-    return [reg("VNCR_EL2", 3, 4, 2, 2, 0, wmask=VNCR_BADDR.mask | VNCR_RESS.mask)]
+    # decides: the address of every redirected access is made of it
+    return [reg("VNCR_EL2", 3, 4, 2, 2, 0, wmask=VNCR_BADDR.mask | VNCR_RESS.mask, decides=True)]
 
 
 @hookimpl(tryfirst=True)

@@ -52,7 +52,8 @@ def armnv_features() -> list[Feature]:
 def armnv_sysregs(machine: Machine) -> list[SysReg]:
     return [
         reg("IMP_SCRATCH_EL1", 3, 0, 15, 0, 0, min_el=1),
-        reg("IMP_SCRATCHCTL_EL2", 3, 4, 15, 0, 0, min_el=2, wmask=TSCR),
+        # decides: its TSCR bit is what this plugin's access decision reads
+        reg("IMP_SCRATCHCTL_EL2", 3, 4, 15, 0, 0, min_el=2, wmask=TSCR, decides=True),
     ]
 
 
