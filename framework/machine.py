@@ -174,7 +174,7 @@ class Machine:
     def _hooks_changed(self) -> None:
         """Recompute what the kernel derives from the set of hook implementations."""
         self.implements = Implemented.of(self.hook)
-        self.direct = DirectCalls.of(self.hook)
+        self.direct = DirectCalls.of(self.hook, monitored="plugins" in self.debug)
         self.mem.has_translate_hook = self.implements.translate
         self.mem.has_pan_hook = self.implements.pan_active
 

@@ -116,7 +116,10 @@ class DirectCalls:
     eret: Any
 
     @classmethod
-    def of(cls, hook: Any) -> DirectCalls:
+    def of(cls, hook: Any, *, monitored: bool = False) -> DirectCalls:
+        """The calls for ``hook``; `monitored` keeps pluggy's own (``-d plugins`` watches them)."""
+        if monitored:
+            return cls(**{f.name: getattr(hook, f"armnv_{f.name}") for f in attrs.fields(cls)})
         return cls(**{f.name: direct_call(getattr(hook, f"armnv_{f.name}")) for f in attrs.fields(cls)})
 
 
