@@ -24,8 +24,9 @@ EXTRA = {
     "FEAT_S1POE": lambda m: field(m.id_value("ID_AA64MMFR3_EL1"), 16) >= 1,
     "FEAT_SPE": lambda m: field(m.id_value("ID_AA64DFR0_EL1"), 32) >= 1,
     "FEAT_TRF": lambda m: field(m.id_value("ID_AA64DFR0_EL1"), 40) >= 1,
-    "FEAT_MPAM": lambda m: field(m.id_value("ID_AA64PFR0_EL1"), 40) >= 1
-    or field(m.id_value("ID_AA64PFR1_EL1"), 16) >= 1,
+    "FEAT_MPAM": lambda m: (
+        field(m.id_value("ID_AA64PFR0_EL1"), 40) >= 1 or field(m.id_value("ID_AA64PFR1_EL1"), 16) >= 1
+    ),
 }
 EXTRA_ROWS = {
     "HDFGRTR2_EL2": "FEAT_FGT2",
@@ -77,3 +78,38 @@ def exists(m, row: dict) -> bool:
 def key_word(row: dict, read: bool, rt: int) -> int:
     enc = row["op0"] << 19 | row["op1"] << 16 | row["crn"] << 12 | row["crm"] << 8 | row["op2"] << 5
     return (0xD5200000 if read else 0xD5000000) | enc | rt
+
+
+HCR_RW = 1 << 31
+HCR_NV = 1 << 42
+HCR_NV2 = 1 << 45
+NV2 = HCR_NV | HCR_NV2
+
+EC_DABT_SAME = 0x25
+ISS_VNCR = 1 << 13
+IL = 1 << 25
+
+
+def vncr_esr(dfsc: int, write: bool) -> int:
+    """ESR_EL2 of a fault on a VNCR access, from the ESR layout of NV2-14: EC 0x25, IL, VNCR, WnR."""
+    return EC_DABT_SAME << 26 | IL | ISS_VNCR | int(write) << 6 | dfsc
+
+
+def fill(m, base: int = VNCR) -> None:
+    """Every slot of the page at `base` holds SENTINEL | its offset."""
+    for off in range(0, 0x1000, 8):
+        m.bus.write(base + off, 8, SENTINEL | off)
+
+
+def nv2_run(run_asm, body: str, hcr: int = NV2, *, vncr: int = VNCR, cpu: str = "max", setup=None, **kw):
+    """Run `body` at EL1h with HCR_EL2 = RW | `hcr` and VNCR_EL2 = `vncr` (the page filled);
+    every vector stops the machine unless `hvc` handles the synchronous exceptions taken to EL2."""
+    from plugins.mmu.tests.guest import run
+
+    el2 = {"vncr_el2": vncr} if "nv2=off" not in cpu else {}
+    el2["hcr_el2"] = HCR_RW | hcr
+    return run(run_asm, body, setup or fill, cpu=cpu, el=kw.pop("el", 1), el2=el2, **kw)
+
+
+def slot(m, offset: int, base: int = VNCR) -> int:
+    return m.bus.read(base + offset, 8)

@@ -34,7 +34,7 @@ def value(i: int) -> int:
 
 
 def outcome(m, row: dict, nv1: bool) -> str:
-    """"mem", "real", "trap" or "undef": what the rules say one access of the row does."""
+    """ "mem", "real", "trap" or "undef": what the rules say one access of the row does."""
     if not exists(m, row):
         return "undef"  # NV2-19 (with NV2 off, VNCR_EL2 itself: NV2-02)
     nv2 = "nv2" in m.features
