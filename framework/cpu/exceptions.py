@@ -51,6 +51,7 @@ HCR_VSE = 1 << 8
 HCR_TGE = 1 << 27
 HCR_RW = 1 << 31
 HCR_E2H = 1 << 34
+MDSCR_SS = 1 << 0
 
 VEC_SYNC, VEC_IRQ, VEC_FIQ, VEC_SERROR = 0x000, 0x080, 0x100, 0x180
 
@@ -185,6 +186,10 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     target = sr[f"ELR_EL{el}"]
     machine = cpu.machine
     restored = spsr & machine.restorable_pstate
+    if sr["MDSCR_EL1"] & MDSCR_SS:
+        # DebugExceptionReturnSS: SPSR.SS reaches PSTATE only with MDSCR_EL1.SS = 1 (the
+        # rest of that rule is not modelled: software step exceptions are not implemented)
+        restored |= spsr & PSR_SS
     if illegal_return(cpu, spsr):
         cpu.set_pstate_bits((restored & ~0x1F) | (el << 2) | cpu.spsel)
         cpu.il = 1
@@ -201,8 +206,16 @@ def exception_return(cpu: CPUState, pc: int) -> int:
 
 
 # SPSR bits that exist only with a feature: an ERET restores them only when it is implemented
-_FEATURE_PSTATE_BITS = (("uao", PSR_UAO), ("pan", PSR_PAN), ("ssbs", PSR_SSBS), ("nmi", PSR_ALLINT), ("bti", 3 << 10))
-_BASE_PSTATE_BITS = PSR_NZCV | PSR_DIT | PSR_SS | PSR_IL | PSR_DAIF | 0x1F
+_FEATURE_PSTATE_BITS = (
+    ("dit", PSR_DIT),
+    ("uao", PSR_UAO),
+    ("pan", PSR_PAN),
+    ("ssbs", PSR_SSBS),
+    ("nmi", PSR_ALLINT),
+    ("bti", 3 << 10),
+)
+# SS is not here: `exception_return` restores it only with MDSCR_EL1.SS = 1
+_BASE_PSTATE_BITS = PSR_NZCV | PSR_IL | PSR_DAIF | 0x1F
 
 
 def restorable_bits(machine) -> int:
