@@ -242,3 +242,19 @@ def test_illegal_state_at_el0_is_routed_like_any_el0_exception(run_asm, hcr, el)
     assert m.cpu.x[9] == 0
     assert m.cpu.el == el
     assert (e.offset, e.esr, e.elr, e.spsr) == (0x400, ESR_ILLEGAL, symbol(m, "target"), PSR_IL | EL0T)
+
+
+def test_illegal_return_from_el2t_keeps_sp_el0(run_asm):
+    # PSTATE.SP is kept as well as PSTATE.EL: the Illegal Execution state exception is then taken
+    # from EL2t, through the "current EL with SP_EL0" vector
+    m = run_asm(program("    msr spsel, #0\n" + eret_to("target", 0xD, daif=0) + "target:\n    mov x9, #1\n"))
+    (e,) = read_log(m)
+    assert m.cpu.x[9] == 0
+    assert (e.offset, e.esr, e.spsr) == (0x000, ESR_ILLEGAL, PSR_IL | EL2T)
+
+
+@pytest.mark.parametrize("mode", [EL2H, EL2T], ids=["el2h", "el2t"])
+def test_return_to_el2_is_legal_whatever_hcr_rw(run_asm, mode):
+    # HCR_EL2.RW gives the width of EL1 and EL0 only
+    m = _illegal_from_el2(run_asm, mode, rw=False)
+    assert m.cpu.x[9] == 1 and read_log(m) == []
