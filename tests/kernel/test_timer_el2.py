@@ -138,6 +138,18 @@ def test_output_follows_enable_imask_and_the_compare_value(run_asm, timer):
     assert x[17] == 0  # disabled
 
 
+@pytest.mark.parametrize("timer", TIMERS)
+def test_ctl_enable_and_imask_read_back_as_written(run_asm, timer):
+    # ISTATUS (bit 2) is UNKNOWN while ENABLE = 0, so only bits [1:0] are compared
+    ctl, cval, _, _ = regs(timer)
+    body = f"    ldr x1, =0xFFFFFFFFFFFF\n    msr {cval}, x1\n"
+    for value, reg in ((0, 10), (1, 11), (2, 12), (3, 13)):
+        body += f"    mov x2, #{value}\n    msr {ctl}, x2\n    mrs x{reg}, {ctl}\n"
+    m = run_asm(el2(body))
+    x = m.cpu.x
+    assert [x[r] & ~ISTATUS for r in (10, 11, 12, 13)] == [0, 1, 2, 3]
+
+
 @pytest.mark.parametrize(
     ("body_hcr", "tval", "cval", "offset"),
     [
