@@ -144,3 +144,12 @@ def test_cntfrq_write_at_el1_is_undefined(run_asm, hcr):
 def test_cntfrq_write_at_el2_the_highest_el(run_asm):
     m = run_asm("    ldr x1, =12345678\n    msr cntfrq_el0, x1\n    mrs x10, cntfrq_el0\n")
     assert m.cpu.x[10] == 12345678
+
+
+@pytest.mark.parametrize(
+    "insn", ["mrs x1, cnthp_ctl_el2", "msr cnthv_cval_el2, x1", "mrs x1, cntvoff_el2", "msr cnthctl_el2, x1"]
+)
+@pytest.mark.parametrize("el", [0, 1])
+def test_el2_timer_registers_undefined_below_el2(run_asm, insn, el):
+    # op1 = 4: EL2 registers (HCR_EL2.NV = 0, so EL1 gets no trap either)
+    assert access(run_asm, insn, el=el, hcr=E2H, cntkctl=0x303, cnthctl=0xF03) == (1, ESR_UNDEF)
