@@ -319,3 +319,56 @@ def test_interrupt_at_the_compare_value_at_62_5_mhz(run_asm, cpu):
     assert x[14] == 0x280
     assert x[15] & ISTATUS
     assert x[12] == x[10] + 10
+
+
+def test_writing_cntvoff_moves_the_virtual_timer_at_once(run_asm):
+    # the EL1 virtual timer compares CVAL with physical count - CNTVOFF_EL2: a new offset can meet
+    # (or un-meet) the condition without any timer register being written
+    m = run_asm(
+        el2(
+            """
+    msr cntvoff_el2, xzr
+    mrs x10, cntpct_el0
+    add x1, x10, #1000
+    msr cntv_cval_el0, x1
+    mov x2, #1
+    msr cntv_ctl_el0, x2
+    mrs x11, isr_el1
+    mov x3, #-2000
+    msr cntvoff_el2, x3
+    mrs x12, isr_el1
+    msr cntvoff_el2, xzr
+    mrs x13, isr_el1
+"""
+        )
+    )
+    assert (m.cpu.x[11], m.cpu.x[12], m.cpu.x[13]) == (0, 0x80, 0)
+
+
+def test_virtual_timer_interrupt_after_a_cntvoff_write(run_asm):
+    # CVAL 1000 ahead; CNTVOFF_EL2 = -950 then leaves 50 ticks to go, counted from that write
+    prefix = "    msr cntvoff_el2, xzr\n"
+    body = """
+    mrs x10, cntpct_el0
+    add x1, x10, #1000
+    msr cntv_cval_el0, x1
+    mov x2, #1
+    msr cntv_ctl_el0, x2
+    mov x3, #-950
+    msr cntvoff_el2, x3
+    msr daifclr, #2
+spin:
+    b spin
+"""
+    m = run_asm(
+        "    adr x19, tvec\n    msr vbar_el2, x19\n"
+        + set_hcr(HCR_IMO)
+        + prefix
+        + body
+        + TIMESTAMP_VECTORS.format(ctl="cntv_ctl_el0"),
+        max_insns=100_000,
+    )
+    x = m.cpu.x
+    assert x[14] == 0x280
+    assert x[12] == x[10] + 50
+    assert x[15] & ISTATUS
