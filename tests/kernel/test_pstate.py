@@ -223,3 +223,25 @@ next:
 """
     )
     assert (m.cpu.x[2], m.cpu.x[4]) == (1, 0)
+
+
+@pytest.mark.parametrize(("cpu", "btype"), [("max", 2), ("neoverse-v1", 0)])
+def test_syndromes_s10_entry_clears_btype_for_the_vectors_first_instruction(run_asm, cpu, btype):
+    # BLR (BTYPE = 0b10 with FEAT_BTI) to a load that aborts: SPSR_EL1 keeps that BTYPE, but the
+    # first instruction of the EL1 vector (an HVC) runs with BTYPE = 0, as SPSR_EL2 shows
+    el1_vectors = "".join(f"    .balign 128\n    hvc #{i}\n" for i in range(16))
+    m = run_asm(
+        install(2, "vec2")
+        + set_hcr(0)
+        + f"    adr x0, vec1\n    msr vbar_el1, x0\n    ldr x5, ={ABORT_PA:#x}\n    adr x1, target\n"
+        + eret_to("lower", EL1H)
+        + "lower:\n    blr x1\ntarget:\n    ldr x6, [x5]\n"
+        + vectors(2, "vec2")
+        + f"    .balign 2048\nvec1:\n{el1_vectors}",
+        cpu=cpu,
+    )
+    (e,) = read_log(m)
+    assert m.cpu.sr["ESR_EL1"] == ESR_EL1_ABORT
+    assert m.cpu.sr["SPSR_EL1"] & BTYPE == btype << 10
+    assert (e.esr, e.elr) == (0x5A000004, symbol(m, "vec1") + 0x204)  # the HVC #4 of entry 0x200
+    assert e.spsr & BTYPE == 0
