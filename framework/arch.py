@@ -298,6 +298,10 @@ DESC_PXNTABLE = 1 << 59
 DESC_XNTABLE = 1 << 60  # UXNTable, or XNTable in a regime with one privilege level
 DESC_APTABLE = Field(61, 2)
 
+# ---- MDSCR_EL1 ----------------------------------------------------------------------------------------
+
+MDSCR_SS = 1 << 0  # software step enable
+
 # ---- EL2 trap controls ------------------------------------------------------------------------------
 
 # CPACR_EL1, and CPTR_EL2 while HCR_EL2.E2H = 1

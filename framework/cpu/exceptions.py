@@ -27,6 +27,7 @@ from framework.arch import (
     HCR_E2H,
     HCR_RW,
     HCR_TGE,
+    MDSCR_SS,
     PSTATE_ALLINT,
     PSTATE_BTYPE,
     PSTATE_DAIF,
@@ -186,6 +187,10 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     target = sr[f"ELR_EL{el}"]
     machine = cpu.machine
     restored = spsr & machine.restorable_pstate
+    if sr["MDSCR_EL1"] & MDSCR_SS:
+        # DebugExceptionReturnSS: SPSR.SS reaches PSTATE only with MDSCR_EL1.SS = 1 (the
+        # rest of that rule is not modelled: software step exceptions are not implemented)
+        restored |= spsr & PSTATE_SS
     if illegal_return(cpu, spsr):
         cpu.set_pstate_bits((restored & ~(PSTATE_M.mask | PSTATE_NRW)) | PSTATE_EL.put(el) | cpu.spsel)
         cpu.il = 1
@@ -203,15 +208,15 @@ def exception_return(cpu: CPUState, pc: int) -> int:
 
 # SPSR bits that exist only with a feature: an ERET restores them only when it is implemented
 _FEATURE_PSTATE_BITS = (
+    ("dit", PSTATE_DIT),
     ("uao", PSTATE_UAO),
     ("pan", PSTATE_PAN),
     ("ssbs", PSTATE_SSBS),
     ("nmi", PSTATE_ALLINT),
     ("bti", PSTATE_BTYPE.mask),
 )
-_BASE_PSTATE_BITS = (
-    PSTATE_NZCV.mask | PSTATE_DIT | PSTATE_SS | PSTATE_IL | PSTATE_DAIF.mask | PSTATE_M.mask | PSTATE_NRW
-)
+# SS is not here: `exception_return` restores it only with MDSCR_EL1.SS = 1
+_BASE_PSTATE_BITS = PSTATE_NZCV.mask | PSTATE_IL | PSTATE_DAIF.mask | PSTATE_M.mask | PSTATE_NRW
 
 
 def restorable_bits(machine) -> int:

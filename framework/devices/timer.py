@@ -276,16 +276,16 @@ def _timer_check(t: TimerDef):
 
 
 def _cntfrq_check(cpu: CPUState, is_read: bool) -> Decision | None:
+    if not is_read:
+        # writable only at the highest implemented EL: EL2 on the virt board (no EL3)
+        return None if cpu.el == 2 else UNDEF
     if cpu.el != 0:
         return None
-    if not is_read:
-        return UNDEF  # CNTFRQ_EL0 is read-only at EL0
     return _el0_denied(cpu, CNTKCTL_EL0PCTEN | CNTKCTL_EL0VCTEN)
 
 
 def _cntfrq_write(cpu: CPUState, value: int) -> None:
-    # the reference lets EL1 and EL2 write CNTFRQ_EL0; it is a plain register that
-    # does not change how fast the counter runs
+    # a plain register: it does not change how fast the counter runs
     cpu.sr["CNTFRQ_EL0"] = value & 0xFFFFFFFF
 
 

@@ -122,9 +122,12 @@ target:
 
 @pytest.mark.parametrize(
     "mode",
-    [0xD, 0xC, 0x1, 0x6, 0x7, 0x10, 0x13],
-    ids=["el3h", "el3t", "el0_with_spx", "m1_el1", "m1_el1_h", "aarch32_usr", "aarch32_svc"],
-)
+    [0xD, 0xC, 0x1, 0x6, 0x7, 0x2, 0x3, 0xA, 0xB, 0xE, 0xF, 0x10, 0x13, 0x1A],
+    ids=[
+        "el3h", "el3t", "el0_with_spx", "m1_el1", "m1_el1_h", "m1_el0", "m1_el0_h", "m1_el2", "m1_el2_h",
+        "m1_el3", "m1_el3_h", "aarch32_usr", "aarch32_svc", "aarch32_hyp",
+    ],
+)  # fmt: skip
 def test_illegal_return_modes_from_el2(run_asm, mode):
     m = _illegal_from_el2(run_asm, mode)
     (e,) = read_log(m)
@@ -132,7 +135,9 @@ def test_illegal_return_modes_from_el2(run_asm, mode):
     assert m.cpu.el == 2
     assert e.offset == 0x200  # EL2h kept: current EL with SP_EL2
     assert e.esr == ESR_ILLEGAL
-    assert e.elr == symbol(m, "target")
+    if not mode & 0x10:
+        # (an illegal return naming AArch32 leaves PC[63:32] and PC[1:0] UNKNOWN)
+        assert e.elr == symbol(m, "target")
     # PSTATE came from SPSR (flags, masks) but EL/SP stayed EL2h, with IL set
     assert e.spsr == NZCV_NC | PSR_IL | EL2H
 
@@ -144,9 +149,40 @@ def test_illegal_return_to_el1_with_tge(run_asm, e2h):
     assert m.cpu.el == 2 and e.esr == ESR_ILLEGAL and e.spsr == NZCV_NC | PSR_IL | EL2H
 
 
+@pytest.mark.parametrize("mode", [EL1H, EL1T], ids=["el1h", "el1t"])
+def test_illegal_return_to_el1_with_tge_either_sp(run_asm, mode):
+    m = _illegal_from_el2(run_asm, mode, hcr=HCR_TGE)
+    (e,) = read_log(m)
+    assert m.cpu.el == 2 and e.esr == ESR_ILLEGAL
+
+
+@pytest.mark.parametrize(
+    ("mode", "hcr"),
+    [(EL0T, HCR_TGE), (EL0T, HCR_E2H | HCR_TGE), (EL1H, HCR_E2H), (EL1T, HCR_E2H), (EL2T, HCR_E2H), (EL2H, HCR_E2H)],
+    ids=["el0-tge", "el0-host", "el1h-e2h-alone", "el1t-e2h-alone", "el2t-e2h", "el2h-e2h"],
+)
+def test_legal_returns_under_vhe_and_tge(run_asm, mode, hcr):
+    # only TGE makes a return to EL1 illegal; E2H alone changes nothing for ERET
+    m = _illegal_from_el2(run_asm, mode, hcr=hcr)
+    assert m.cpu.x[9] == 1 and read_log(m) == []
+    assert (m.cpu.el, m.cpu.spsel) == (mode >> 2, mode & 1)
+
+
 def test_return_to_el0_with_tge_is_legal(run_asm):
     m = _illegal_from_el2(run_asm, EL0T, hcr=HCR_TGE)
     assert m.cpu.x[9] == 1 and read_log(m) == []
+
+
+@pytest.mark.parametrize(("hcr", "legal"), [(HCR_TGE, False), (HCR_E2H | HCR_TGE, True)], ids=["tge", "host"])
+def test_return_to_aarch64_el0_with_hcr_rw_0(run_asm, hcr, legal):
+    # with HCR_EL2.RW = 0 (max) EL1, and so EL0, is AArch32 - unless {E2H,TGE} = {1,1} makes EL0
+    # part of the AArch64 EL2&0 regime
+    m = _illegal_from_el2(run_asm, EL0T, hcr=hcr, rw=False)
+    if legal:
+        assert m.cpu.x[9] == 1 and read_log(m) == []
+    else:
+        (e,) = read_log(m)
+        assert (m.cpu.el, e.esr) == (2, ESR_ILLEGAL)
 
 
 @pytest.mark.parametrize("mode", [EL1H, EL0T], ids=["el1h", "el0t"])
@@ -197,3 +233,31 @@ def test_eret_with_spsr_il_set_takes_illegal_state_at_target(run_asm):
     assert m.cpu.el == 1
     assert (e.offset, e.esr, e.elr, e.spsr) == (0x200, ESR_ILLEGAL, symbol(m, "target"), PSR_IL | EL1H)
     assert m.cpu.il == 0
+
+
+@pytest.mark.parametrize(("hcr", "el"), [(0, 1), (HCR_E2H, 1), (HCR_TGE, 2), (HCR_E2H | HCR_TGE, 2)])
+def test_illegal_state_at_el0_is_routed_like_any_el0_exception(run_asm, hcr, el):
+    # a legal return to EL0 with SPSR.IL = 1: EC 0x0E from EL0, to EL1, or to EL2 when TGE = 1
+    m = run_asm(
+        program(set_hcr(hcr) + eret_to("target", EL0T, daif=0, spsr_extra=PSR_IL) + "target:\n    mov x9, #1\n")
+    )
+    (e,) = read_log(m)
+    assert m.cpu.x[9] == 0
+    assert m.cpu.el == el
+    assert (e.offset, e.esr, e.elr, e.spsr) == (0x400, ESR_ILLEGAL, symbol(m, "target"), PSR_IL | EL0T)
+
+
+def test_illegal_return_from_el2t_keeps_sp_el0(run_asm):
+    # PSTATE.SP is kept as well as PSTATE.EL: the Illegal Execution state exception is then taken
+    # from EL2t, through the "current EL with SP_EL0" vector
+    m = run_asm(program("    msr spsel, #0\n" + eret_to("target", 0xD, daif=0) + "target:\n    mov x9, #1\n"))
+    (e,) = read_log(m)
+    assert m.cpu.x[9] == 0
+    assert (e.offset, e.esr, e.spsr) == (0x000, ESR_ILLEGAL, PSR_IL | EL2T)
+
+
+@pytest.mark.parametrize("mode", [EL2H, EL2T], ids=["el2h", "el2t"])
+def test_return_to_el2_is_legal_whatever_hcr_rw(run_asm, mode):
+    # HCR_EL2.RW gives the width of EL1 and EL0 only
+    m = _illegal_from_el2(run_asm, mode, rw=False)
+    assert m.cpu.x[9] == 1 and read_log(m) == []

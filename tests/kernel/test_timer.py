@@ -74,9 +74,13 @@ def test_virtual_count_subtracts_cntvoff(run_asm):
 
 
 def test_tval_is_a_signed_view_of_cval(run_asm):
+    # TVAL reads are defined only while ENABLE = 1: enable both timers, masked
     m = run_asm(
         el2(
             """
+    mov x3, #3
+    msr cntp_ctl_el0, x3
+    msr cnthp_ctl_el2, x3
     mov x1, #1000
     mrs x10, cntpct_el0
     msr cntp_tval_el0, x1

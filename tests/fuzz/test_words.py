@@ -8,7 +8,9 @@ with random operand fields, so that every emitter sees random operands.
 
 Each word is written to RAM (dropping any translation of that page) and run for a few
 instructions from a restored CPU state; exception vectors stop the machine with a semihosting
-exit. A word that changed system registers gets a fresh machine afterwards.
+exit. A word that changed system registers gets a fresh machine afterwards. ARMNV_FUZZ_EXAMPLES
+scales every test here (see `common.py`); `test_sequences.py` runs sequences of words under
+random configurations.
 """
 
 from __future__ import annotations
@@ -20,15 +22,13 @@ import traceback
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
 from framework.cpu.state import CPUState
-from framework.isa.table import ROWS, decoder
 from framework.testing import assemble, make_machine
 
-M32 = 0xFFFF_FFFF
-M64 = (1 << 64) - 1
+from .common import LONG_RUN, M64, WORDS, assert_stopped, decode_rows, fuzz_settings, row_word
+
 SCRATCH = 0x4020_0000
 HCR_RW = 1 << 31
 HCR_TGE = 1 << 27
@@ -129,7 +129,7 @@ class WordRunner:
         # the page again as loaded (an earlier word may have stored to it), with the word in its slot
         off = self.word_pc - self.page
         self.machine.write_phys(self.page, self.code[:off] + word.to_bytes(4, "little") + self.code[off + 4 :])
-        self.machine.run(MAX_INSNS)
+        assert_stopped(self.machine.run(MAX_INSNS), f"word {word:#010x} at {self.name}")
 
 
 @functools.cache
@@ -152,34 +152,35 @@ def run_everywhere(words) -> list[str]:
 
 def row_words(rng: random.Random, per_row: int) -> list[int]:
     """Random words that decode to each row of the table: its fixed bits, random fields."""
-    decoder()  # imports every instruction-group module, which registers its rows
-    words = []
-    for row in ROWS:
-        for _ in range(per_row):
-            words.append(row.value | (rng.getrandbits(32) & ~row.mask & M32))
-    return words
+    return [row_word(row, rng.getrandbits(32)) for row in decode_rows() for _ in range(per_row)]
+
+
+def seed(fixed: object) -> object:
+    """`fixed` in CI; a fresh seed for a long run (it is part of every failure report)."""
+    return random.SystemRandom().getrandbits(64) if LONG_RUN else fixed
 
 
 def test_every_decode_row_with_random_fields_is_safe():
-    failures = run_everywhere(row_words(random.Random(0xA64), per_row=40))
-    assert not failures, f"{len(failures)} Python exceptions escaped Machine.run:\n" + "\n".join(failures[:5])
+    per_row = max(40, LONG_RUN // len(decode_rows()))
+    s = seed(0xA64)
+    failures = run_everywhere(row_words(random.Random(s), per_row))
+    assert not failures, f"{len(failures)} Python exceptions escaped Machine.run (seed {s!r}):\n" + "\n".join(
+        failures[:5]
+    )
 
 
 @pytest.mark.parametrize("chunk", range(4))
 def test_seeded_random_words_are_safe(chunk):
-    rng = random.Random(f"armnv-random-words-{chunk}")
-    failures = run_everywhere([rng.getrandbits(32) for _ in range(1000)])
-    assert not failures, f"{len(failures)} Python exceptions escaped Machine.run:\n" + "\n".join(failures[:5])
+    s = seed(f"armnv-random-words-{chunk}")
+    rng = random.Random(s)
+    failures = run_everywhere([rng.getrandbits(32) for _ in range(max(1000, LONG_RUN // 4))])
+    assert not failures, f"{len(failures)} Python exceptions escaped Machine.run (seed {s!r}):\n" + "\n".join(
+        failures[:5]
+    )
 
 
-@settings(
-    max_examples=400,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-@given(word=st.integers(min_value=0, max_value=M32))
+@fuzz_settings(400)
+@given(word=WORDS)
 def test_hypothesis_words_are_safe(word):
     for runner in runners():
         try:
