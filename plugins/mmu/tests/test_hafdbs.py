@@ -145,6 +145,10 @@ def test_mmu01_el2_regime_ha_and_hd_bits(run_asm):
     assert not m.bus.read(m.descs[1], 8) & AP2
     m = run(run_asm, body, setup, el2=el2_regs(TABLES))
     assert m.cpu.sr["ESR_EL2"] == 0x9600_000B
+    # HA without HD: the DBM page stays read-only (TCR_EL2 bit 23 next to HD is RES1)
+    m = run(run_asm, body, setup, el2=el2_regs(TABLES, tcr_el2=TCR_EL2 | EL2_HA))
+    assert m.cpu.sr["ESR_EL2"] == 0x9600_004F
+    assert m.bus.read(m.descs[1], 8) & AP2
 
 
 # ---- stage 2 ------------------------------------------------------------------------------------

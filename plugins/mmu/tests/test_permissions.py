@@ -318,3 +318,25 @@ def test_mmu03_el20_regime_wxn_from_sctlr_el2(run_asm, el, ap, runs):
         # host EL0 faults go to EL2 (TGE), as from a lower EL
         assert m.cpu.sr["ESR_EL2"] == ESR_IABT[0 if el == 0 else 1]
         assert m.cpu.sr["ELR_EL2"] == m.cpu.sr["FAR_EL2"] == FN
+
+
+@pytest.mark.parametrize(("el", "xn", "runs"), [(2, PXN, False), (2, UXN, True), (0, UXN, False), (0, PXN, True)])
+def test_mmu03_el20_regime_pxn_is_for_el2_and_uxn_for_host_el0(run_asm, el, xn, runs):
+    def setup(m):
+        t = Tables(m, TABLES)
+        code_block(t)
+        t.map(FN, FN, attrs=NORMAL | AP["RO_ALL"] << 6 | xn)
+        write_ret_code(m, FN)
+
+    regs = {
+        "hcr_el2": HCR_E2H | HCR_TGE | HCR_RW,
+        "mair_el2": MAIR,
+        "tcr_el2": TCR_VHE,
+        "ttbr0_el2": TABLES,
+        "sctlr_el2": SCTLR_EL2_M,
+    }
+    m = run(run_asm, call(FN), setup, el=el, el2=regs)
+    if runs:
+        assert_ran(m)
+    else:
+        assert_fetch_fault(m, 0 if el == 0 else 1, FN, EL2_REGS)

@@ -143,3 +143,20 @@ def test_mmu02_epd1_data_access_from_el1_is_a_level0_translation_fault(run_asm):
     m = run_el1(run_asm, load(UP + 0x40), TCR_BOTH | EPD1)
     assert m.cpu.sr["ESR_EL1"] == 0x9600_0004
     assert m.cpu.sr["FAR_EL1"] == UP + 0x40
+
+
+# ---- TCR_EL1.TG1 has its own encoding (0b01 16 KiB, 0b10 4 KiB, 0b11 64 KiB) ------------------------
+
+
+@pytest.mark.parametrize(("tg1", "granule"), [(0b10, 4096), (0b01, 16384), (0b11, 65536)])
+def test_mmu01_tg1_selects_the_granule_of_the_ttbr1_range(run_asm, tg1, granule):
+    def setup_up(m):
+        t = Tables(m, TABLES)
+        code_block(t)
+        up = Tables(m, TABLES_UP, granule=granule)
+        up.map(UP, DATA + 0x1_0000, attrs=NORMAL)
+        m.bus.write(DATA + 0x1_0000 + 0x48, 8, 0x33)
+
+    tcr = (TCR_BOTH & ~(3 << 30)) | tg1 << 30
+    m = run(run_asm, load(UP + 0x48), setup_up, el=1, el2=EL1, el1=el1_regs(TABLES, tcr=tcr, ttbr1_el1=TABLES_UP))
+    assert m.cpu.x[2] == 0x33

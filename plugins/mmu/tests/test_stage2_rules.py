@@ -246,3 +246,46 @@ def test_mmu06_hcr_dc_disables_stage1_and_enables_stage2(run_asm, hcr, sctlr, va
     el2 = {**S2_EL2, "hcr_el2": HCR_RW | hcr}
     m = run(run_asm, load(DATA), s2_setup(build), el=1, el2=el2, el1=el1)
     assert m.cpu.x[2] == value
+
+
+# ---- stage-2 block levels and the walk's own read permission ------------------------------------------
+
+
+@pytest.mark.parametrize(("level", "ok"), [(1, False), (2, True)])
+def test_mmu06_stage2_64k_blocks_only_at_level2(run_asm, level, ok):
+    # 64 KiB granule, 47-bit IPA, SL0 = 2: the walk starts at level 1, which may not hold blocks
+    ipa = 1 << 46
+
+    def build(s2, m):
+        s2.map(ipa, 0x4000_0000, level=level, attrs=S2_NORMAL | S2AP_RW)
+        m.bus.write(0x4000_0000 + 0x18, 8, 0xB2)
+
+    setup = s2_setup(build, granule=65536, inputsize=47, start_level=1)
+    m = run(run_asm, load(ipa + 0x18), setup, el=1, el2={**S2_EL2, "vtcr_el2": vtcr(65536, 47, 2)})
+    if ok:
+        assert m.cpu.x[2] == 0xB2
+    else:
+        assert m.cpu.sr["ESR_EL2"] == 0x93C2_8005  # stage-2 Translation fault, level 1
+        assert m.cpu.sr["HPFAR_EL2"] == hpfar(ipa)
+
+
+@pytest.mark.parametrize(("s2ap", "ok"), [(0b00, False), (0b10, False), (0b01, True)])
+def test_mmu06_stage1_walk_needs_stage2_read_permission(run_asm, s2ap, ok):
+    def setup(m):
+        s2 = Tables(m, S2_TABLES, start_level=1)
+        s2.map(CODE, CODE, level=2, attrs=S2_NORMAL | S2AP_RW)
+        s2.map(DATA, DATA, attrs=S2_NORMAL | S2AP_RW)
+        t = Tables(m, TABLES)
+        code_block(t)
+        t.map(DATA, DATA, attrs=NORMAL)
+        m.table = t.entry(DATA, 3) & ~0xFFF
+        for page in range(TABLES, t.next, 0x1000):
+            s2.map(page, page, attrs=S2_NORMAL | (s2ap << 6 if page == m.table else S2AP_RW))
+        m.bus.write(DATA, 8, 0x5A)
+
+    m = run(run_asm, load(DATA), setup, el=1, el2=S2_EL2, el1=el1_regs(TABLES))
+    if ok:
+        assert m.cpu.x[2] == 0x5A
+    else:
+        assert m.cpu.sr["ESR_EL2"] == 0x9200_008F  # S1PTW, stage-2 Permission fault level 3
+        assert m.cpu.sr["HPFAR_EL2"] == hpfar(m.table)

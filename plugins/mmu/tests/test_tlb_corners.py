@@ -24,6 +24,7 @@ from plugins.mmu.tests.guest import (
     TCR_EL1,
     VTCR,
     code_block,
+    code_pages,
     el1_regs,
     el2_regs,
     run,
@@ -67,18 +68,22 @@ def load(reg: str, va: int = VA) -> str:
 SWAP = "    str x21, [x20]\n    dsb ish\n"
 
 
-def remap_setup(*, va: int = VA, attrs: int = NORMAL | NG, upper: bool = False, level: int = 3):
+def remap_setup(*, va: int = VA, attrs: int = NORMAL | NG, upper: bool = False, level: int = 3, pages=False):
     """`va` -> A (a block holding A when level < 3); x20 = the descriptor (as data), x21 = one for B.
 
     The lower range (TTBR0) has the code and the tables as data; with `upper` the remapped
-    VA is in the TTBR1 tables at TABLES_UP.
+    VA is in the TTBR1 tables at TABLES_UP. With `pages` the code is mapped with pages
+    rather than a block, so that no block mapping is in use at all.
     """
 
     def setup(m):
         m.bus.write(A, 8, 0xA)
         m.bus.write(B, 8, 0xB)
         t = Tables(m, TABLES)
-        code_block(t)
+        if pages:
+            code_pages(t)
+        else:
+            code_block(t)
         tv = Tables(m, TABLES_UP) if upper else t
         if level == 3:
             addr = tv.map(va, A, attrs=attrs)
@@ -161,22 +166,27 @@ TCR_UPPER = (TCR_EL1 & ~(1 << 23)) | 25 << 16 | 2 << 30
 TBI1 = 1 << 38
 
 
+PAGES = pytest.mark.parametrize("pages", [False, True], ids=["code-block", "code-pages"])
+
+
+@PAGES
 @pytest.mark.parametrize(
     "op", [tlbi("vae1", va_operand(UP)), tlbi("vaae1", va_operand(UP)), tlbi("vale1is", va_operand(UP))]
 )
-def test_mmu04_tlbi_by_va_of_an_upper_half_address(run_asm, op):
+def test_mmu04_tlbi_by_va_of_an_upper_half_address(run_asm, op, pages):
     body = load("x2", UP) + SWAP + op + load("x5", UP)
     el1 = el1_regs(TABLES, tcr=TCR_UPPER, ttbr1_el1=TABLES_UP)
-    m = run(run_asm, body, remap_setup(va=UP, attrs=NORMAL, upper=True), el=1, el2=EL1, el1=el1)
+    m = run(run_asm, body, remap_setup(va=UP, attrs=NORMAL, upper=True, pages=pages), el=1, el2=EL1, el1=el1)
     assert_new(m)
 
 
-def test_mmu04_tlbi_by_va_drops_what_a_tagged_address_cached(run_asm):
+@PAGES
+def test_mmu04_tlbi_by_va_drops_what_a_tagged_address_cached(run_asm, pages):
     # TBI1: the tag is no part of the translation, so TLBI of the untagged VA names the entry
     tagged = 0x3C << 56 | UP & ((1 << 56) - 1)
     body = load("x2", tagged) + SWAP + tlbi("vae1", va_operand(UP)) + load("x5", tagged)
     el1 = el1_regs(TABLES, tcr=TCR_UPPER | TBI1, ttbr1_el1=TABLES_UP)
-    m = run(run_asm, body, remap_setup(va=UP, attrs=NORMAL, upper=True), el=1, el2=EL1, el1=el1)
+    m = run(run_asm, body, remap_setup(va=UP, attrs=NORMAL, upper=True, pages=pages), el=1, el2=EL1, el1=el1)
     assert_new(m)
 
 
@@ -358,3 +368,51 @@ def test_mmu04_code_remapped_at_stage2_runs_the_new_page_after_ipas2e1_and_vmall
     body = call(VA, "x11") + call(VA, "x12") + "    hvc #0\n" + call(VA, "x13")
     m = run(run_asm, body, setup, el=1, el2=S2_EL2, hvc=hvc)
     assert (m.cpu.x[11], m.cpu.x[12], m.cpu.x[13]) == (1, 1, 2)
+
+
+def test_code_at_two_vas_of_one_physical_page_sees_each_its_own_pc(run_asm):
+    # PC-relative results come from the VA the code runs at, not from where it was first decoded
+    second = VA + 0x10_0000
+
+    def setup(m):
+        t = Tables(m, TABLES)
+        code_block(t)
+        t.map(VA, A, attrs=NORMAL)
+        t.map(second, A, attrs=NORMAL)
+        m.bus.write(A, 4, 0x1000_0009)  # adr x9, .
+        m.bus.write(A + 4, 4, RET)
+
+    body = call(VA, "x11") + call(second, "x12") + call(VA, "x13")
+    m = run(run_asm, body, setup, el=1, el2=EL1, el1=el1_regs(TABLES))
+    assert (m.cpu.x[11], m.cpu.x[12], m.cpu.x[13]) == (VA, second, VA)
+
+
+# ---- which ASID / VMID is current: TCR_EL1.A1 and AS, VTCR_EL2.VS ----------------------------------
+# An entry tagged with one ASID (VMID) is never used for another, and an ASID (VMID) that was
+# never current before the descriptor changed cannot hold the old translation: its first
+# read must walk the changed tables. Each case switches to another ASID (VMID) only after
+# the change, so it must read 0xB.
+
+A1, AS = 1 << 22, 1 << 36
+
+
+@pytest.mark.parametrize(
+    ("tcr", "reg", "first", "second"),
+    [
+        (TCR_EL1 | A1, "ttbr1_el1", TABLES_UP | 1 << 48, TABLES_UP | 2 << 48),  # A1: TTBR1 holds the ASID
+        (TCR_EL1 | AS, "ttbr0_el1", TABLES | 0x101 << 48, TABLES | 0x201 << 48),  # AS: 16-bit ASIDs
+    ],
+)
+def test_mmu04_a_new_asid_walks_the_changed_tables(run_asm, tcr, reg, first, second):
+    switch = f"    ldr x10, ={{:#x}}\n    msr {reg}, x10\n    isb\n"
+    body = switch.format(first) + load("x2") + SWAP + switch.format(second) + load("x5")
+    m = run(run_asm, body, remap_setup(), el=1, el2=EL1, el1=el1_regs(TABLES, tcr=tcr))
+    assert_new(m)
+
+
+def test_mmu04_a_new_16bit_vmid_walks_the_changed_stage2_tables(run_asm):
+    vs = 1 << 19
+    hvc = SWAP + f"    ldr x10, ={S2_TABLES | 0x201 << 48:#x}\n    msr vttbr_el2, x10\n    isb\n"
+    el2 = {**S2_EL2, "vtcr_el2": VTCR | vs, "vttbr_el2": S2_TABLES | 0x101 << 48}
+    m = run(run_asm, load("x2") + "    hvc #0\n" + load("x5"), s2_remap_setup(), el=1, el2=el2, hvc=hvc)
+    assert_new(m)
