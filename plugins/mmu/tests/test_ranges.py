@@ -32,10 +32,11 @@ TBI0, TBI1, TBID0, TBID1 = 1 << 37, 1 << 38, 1 << 51, 1 << 52
 EL2_TBI, EL2_TBID = 1 << 20, 1 << 29
 TAG = 0x5A << 56
 FN = DATA + 0x4000
+FN_UP = UP + 0x4000  # FN again, in the TTBR1 range
 
 
 def setup(m):
-    """TTBR0: code + DATA (0x11 at +0x40) + FN; TTBR1: UP -> DATA + 0x1000 (0x22 at +0x40)."""
+    """TTBR0: code + DATA (0x11 at +0x40) + FN; TTBR1: UP -> DATA + 0x1000 (0x22 at +0x40), FN_UP -> FN."""
     t = Tables(m, TABLES)
     code_block(t)
     t.map(DATA, DATA, attrs=NORMAL)
@@ -43,6 +44,7 @@ def setup(m):
     write_ret_code(m, FN)
     up = Tables(m, TABLES_UP)
     up.map(UP, DATA + 0x1000, attrs=NORMAL)
+    up.map(FN_UP, FN, attrs=NORMAL)
     m.bus.write(DATA + 0x40, 8, 0x11)
     m.bus.write(DATA + 0x1040, 8, 0x22)
 
@@ -65,6 +67,9 @@ def run_el1(run_asm, body, tcr):
         (TAG | DATA + 0x40, 0, None),
         ((0x5A << 56) | (UP & ((1 << 56) - 1)) + 0x40, TBI1, 0x22),
         ((0x5A << 56) | (UP & ((1 << 56) - 1)) + 0x40, TBI0, None),
+        # without TBI every bit above the range must equal bit 55, bit 63 included
+        ((0x80 << 56) | DATA + 0x40, 0, None),
+        ((0x7F << 56) | (UP & ((1 << 56) - 1)) + 0x40, 0, None),
         # bit 55 selects the range whatever the top byte holds
         ((0xFF << 56) | DATA + 0x40, TBI0, 0x11),
         ((0x00 << 56) | (UP & ((1 << 56) - 1)) + 0x40, TBI1, 0x22),
@@ -160,3 +165,14 @@ def test_mmu01_tg1_selects_the_granule_of_the_ttbr1_range(run_asm, tg1, granule)
     tcr = (TCR_BOTH & ~(3 << 30)) | tg1 << 30
     m = run(run_asm, load(UP + 0x48), setup_up, el=1, el2=EL1, el1=el1_regs(TABLES, tcr=tcr, ttbr1_el1=TABLES_UP))
     assert m.cpu.x[2] == 0x33
+
+
+@pytest.mark.parametrize(("tcr", "runs"), [(TBI1, True), (TBI1 | TBID1, False), (TBI1 | TBID0, True)])
+def test_mmu03_tbid1_keeps_the_top_byte_of_upper_instruction_addresses(run_asm, tcr, runs):
+    target = 0x3C << 56 | FN_UP & ((1 << 56) - 1)
+    m = run_el1(run_asm, call(target), TCR_BOTH | tcr)
+    if runs:
+        assert (m.cpu.x[9], m.cpu.x[10]) == (7, 1)
+    else:
+        assert m.cpu.sr["ESR_EL1"] == 0x8600_0004
+        assert m.cpu.sr["ELR_EL1"] == m.cpu.sr["FAR_EL1"] == target
