@@ -198,3 +198,12 @@ def test_mmu02_block_descriptor_bits_are_block_and_not_table(run_asm):
 
     m = run_el1(run_asm, load(0x4020_0008), build)
     assert m.cpu.x[2] == 0xB1
+
+
+def test_mmu02_access_flag_fault_comes_before_a_permission_fault(run_asm):
+    # a store to a read-only page whose AF is 0: the Access flag fault has priority
+    def build(t, m):
+        t.map(DATA, DATA, attrs=(NORMAL & ~AF) | AP_RO_EL1)
+
+    m = run_el1(run_asm, store(DATA), build)
+    assert m.cpu.sr["ESR_EL1"] == 0x9600_004B

@@ -35,6 +35,7 @@ from plugins.mmu.tests.tables import (
     MAIR,
     NG,
     NORMAL,
+    PXN,
     S2_NORMAL,
     S2_TABLES,
     S2AP_RW,
@@ -416,3 +417,38 @@ def test_mmu04_a_new_16bit_vmid_walks_the_changed_stage2_tables(run_asm):
     el2 = {**S2_EL2, "vtcr_el2": VTCR | vs, "vttbr_el2": S2_TABLES | 0x101 << 48}
     m = run(run_asm, load("x2") + "    hvc #0\n" + load("x5"), s2_remap_setup(), el=1, el2=el2, hvc=hvc)
     assert_new(m)
+
+
+@pytest.mark.parametrize("op", [tlbi("vae1", va_operand(VA)), tlbi("vmalle1"), tlbi("vaale1", va_operand(VA))])
+def test_mmu04_el1_tlbi_at_el2_with_e2h_and_not_tge_is_for_the_guest_regime(run_asm, op):
+    # a VHE hypervisor (E2H = 1, TGE = 0, its own MMU off) edits the guest's stage-1 table
+    hvc = f"    ldr x22, ={ALIAS:#x}\n    sub x20, x20, x22\n" + SWAP + op
+    # E2H is set after the EL1 registers are written (with E2H = 1 their names reach EL2's)
+    el1 = {**el1_regs(TABLES), "hcr_el2": HCR_E2H | HCR_RW}
+    m = run(run_asm, load("x2") + "    hvc #0\n" + load("x5"), remap_setup(), el=1, el2=EL1, el1=el1, hvc=hvc)
+    assert_new(m)
+
+
+# ---- permissions that shrink --------------------------------------------------------------------
+
+
+def test_mmu04_store_to_a_page_made_read_only_faults_after_tlbi(run_asm):
+    # x21 = the same page read-only; the first store may leave a writable entry behind
+    body = "    ldr x1, =0x10000000\n    str x1, [x1]\n    ldr x9, [x20]\n    orr x21, x9, #0x80\n"
+    body += SWAP + tlbi("vae1", va_operand(VA)) + "    str xzr, [x1]\n    mov x12, #1\n"
+    m = run(run_asm, body, remap_setup(), el=1, el2=EL1, el1=el1_regs(TABLES))
+    assert m.cpu.sr["ESR_EL1"] == 0x9600_004F
+    assert m.cpu.x[12] == 0
+    assert m.bus.read(A, 8) == VA  # the first store went through, the second did not
+
+
+def test_mmu04_fetch_from_a_page_made_execute_never_faults_after_tlbi(run_asm):
+    def setup(m):
+        code_remap_setup()(m)
+        m.cpu.x[21] = A | NORMAL | NG | PXN | 0b11
+
+    body = call(VA, "x11") + SWAP + tlbi("vae1", va_operand(VA)) + call(VA, "x12")
+    m = run(run_asm, body, setup, el=1, el2=EL1, el1=el1_regs(TABLES))
+    assert m.cpu.x[11] == 1
+    assert m.cpu.sr["ESR_EL1"] == 0x8600_000F
+    assert m.cpu.sr["ELR_EL1"] == m.cpu.sr["FAR_EL1"] == VA
