@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from framework.machine import Machine
-from plugins.mmu.tests.tables import AF, AP_RO_ALL, MAIR, SH_INNER, Tables, attr_index
+from plugins.mmu.tests.tables import AF, AP_RO_ALL, MAIR, SH_INNER, TABLES, Tables, attr_index
 
 CPU = "max,mmu=on"
 CODE = 0x4000_0000
@@ -129,3 +129,46 @@ def run(
 def addr_of(m: Machine, label: str) -> int:
     """The address of a label of the guest program."""
     return next(addr for addr, name in m.symbols.items() if name == label)
+
+
+# ---- shared by the rule tests: an EL1&0 guest, a load, a call into a page of code ----------------
+
+EL1 = {"hcr_el2": HCR_RW}
+WXN = 1 << 19  # SCTLR_ELx.WXN
+MOV_X9_7 = 0xD280_00E9  # mov x9, #7
+RET = 0xD65F_03C0
+
+
+def el1_setup(build: Callable[[Tables, Machine], Any], *, granule: int = 4096, inputsize: int = 39) -> Callable:
+    """A setup function: EL1&0 tables at TABLES with the code identity-mapped, then `build(t, m)`."""
+
+    def setup(m: Machine) -> None:
+        t = Tables(m, TABLES, granule=granule, inputsize=inputsize)
+        if granule == 4096:
+            code_block(t)
+        else:
+            code_pages(t)
+        build(t, m)
+
+    return setup
+
+
+def load(addr: int, reg: str = "x2") -> str:
+    """x1 = addr, then a 64-bit load from it into `reg`."""
+    return f"    ldr x1, ={addr:#x}\n    ldr {reg}, [x1]\n"
+
+
+def store(addr: int) -> str:
+    """x1 = addr, then store x1 there and set x9 = 1 (so x9 tells whether the store completed)."""
+    return f"    ldr x1, ={addr:#x}\n    str x1, [x1]\n    mov x9, #1\n"
+
+
+def write_ret_code(m: Machine, pa: int) -> None:
+    """`mov x9, #7; ret` at `pa`: a function whose run shows in x9."""
+    m.bus.write(pa, 4, MOV_X9_7)
+    m.bus.write(pa + 4, 4, RET)
+
+
+def call(addr: int) -> str:
+    """Call the function at `addr`; x10 = 1 when it returned."""
+    return f"    ldr x1, ={addr:#x}\n    blr x1\n    mov x10, #1\n"

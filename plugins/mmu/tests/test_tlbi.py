@@ -1,4 +1,9 @@
-"""TLB maintenance (MMU-04): what TLBI makes visible, what stays cached without it, code after a remap."""
+"""TLB maintenance (MMU-04): what TLBI makes visible, code after a remap.
+
+Between a descriptor change and its TLBI + DSB + ISB a TLB may hold the old
+translation or not (the architecture allows both), so reads made there accept
+either value; after the TLBI the new translation is required.
+"""
 
 from __future__ import annotations
 
@@ -53,11 +58,11 @@ SWAP = "    str x21, [x20]\n    dsb ish\n"
 VA_OP = f"    mov x3, #{VA >> 12:#x}\n"
 
 
-def test_mmu04_changed_descriptor_is_used_only_after_tlbi_vae1(run_asm):
+def test_mmu04_changed_descriptor_is_used_after_tlbi_vae1(run_asm):
     body = load_va("x2") + SWAP + load_va("x4") + VA_OP + "    tlbi vae1, x3\n    dsb ish\n    isb\n" + load_va("x5")
     m = run(run_asm, body, remap_setup(), el=1, el2=EL1, el1=el1_regs(TABLES))
-    # without TLBI the cached copy may still be used (and is: the software TLB holds it)
-    assert [m.cpu.x[i] for i in (2, 4, 5)] == [0xA, 0xA, 0xB]
+    assert (m.cpu.x[2], m.cpu.x[5]) == (0xA, 0xB)
+    assert m.cpu.x[4] in (0xA, 0xB)  # before the TLBI: old or new
 
 
 def test_mmu04_unmap_then_tlbi_vale1_faults(run_asm):
@@ -83,7 +88,7 @@ def test_mmu04_tlbi_by_va_drops_the_whole_block(run_asm):
     assert (m.cpu.x[2], m.cpu.x[5]) == (0xA3, 0xB3)
 
 
-def test_mmu04_aside1_drops_only_its_asid_and_asids_keep_their_entries(run_asm):
+def test_mmu04_aside1_of_the_asid_that_read_makes_the_new_descriptor_visible(run_asm):
     ttbr_asid = lambda asid: TABLES | asid << 48  # noqa: E731
     body = f"""
     ldr x10, ={ttbr_asid(1):#x}
@@ -110,8 +115,10 @@ def test_mmu04_aside1_drops_only_its_asid_and_asids_keep_their_entries(run_asm):
 {load_va("x7")}
 """
     m = run(run_asm, body, remap_setup(), el=1, el2=EL1, el1=el1_regs(TABLES))
-    # ASID 2 walks the changed table; ASID 1 keeps its cached entry until ASIDE1 names it
-    assert [m.cpu.x[i] for i in (2, 4, 5, 6, 7)] == [0xA, 0xB, 0xA, 0xA, 0xB]
+    # until ASIDE1 names ASID 1 (x7), a TLB may or may not hold ASID 1's old entry, and
+    # ASID 2 may have cached the old descriptor from a walk made before the store
+    assert (m.cpu.x[2], m.cpu.x[7]) == (0xA, 0xB)
+    assert {m.cpu.x[4], m.cpu.x[5], m.cpu.x[6]} <= {0xA, 0xB}
 
 
 def test_mmu04_el2_regime_tlbi_vae2_and_alle2(run_asm):
@@ -119,12 +126,6 @@ def test_mmu04_el2_regime_tlbi_vae2_and_alle2(run_asm):
         body = load_va("x2") + SWAP + VA_OP + f"    {op}\n    dsb ish\n    isb\n" + load_va("x5")
         m = run(run_asm, body, remap_setup(), el2=el2_regs(TABLES))
         assert (m.cpu.x[2], m.cpu.x[5]) == (0xA, 0xB), op
-
-
-def test_mmu04_tlbi_vmalle1_leaves_the_el2_regime_cached(run_asm):
-    body = load_va("x2") + SWAP + "    tlbi vmalle1\n    dsb ish\n    isb\n" + load_va("x5")
-    m = run(run_asm, body, remap_setup(), el2=el2_regs(TABLES))
-    assert (m.cpu.x[2], m.cpu.x[5]) == (0xA, 0xA)
 
 
 def s2_remap_setup(m):
@@ -140,7 +141,7 @@ def s2_remap_setup(m):
 S2_EL2 = {"hcr_el2": HCR_RW | HCR_VM, "vtcr_el2": VTCR, "vttbr_el2": S2_TABLES}
 
 
-def test_mmu04_stage2_change_needs_ipas2e1_and_vmalle1(run_asm):
+def test_mmu04_stage2_change_is_visible_after_ipas2e1_and_vmalle1(run_asm):
     body = load_va("x2") + "    hvc #0\n" + load_va("x4") + "    hvc #1\n" + load_va("x5")
     # the EL2 handler: first call swaps the descriptor only, second call invalidates
     hvc = f"""
@@ -158,7 +159,8 @@ def test_mmu04_stage2_change_needs_ipas2e1_and_vmalle1(run_asm):
     isb
 """
     m = run(run_asm, body, s2_remap_setup, el=1, el2=S2_EL2, hvc=hvc)
-    assert [m.cpu.x[i] for i in (2, 4, 5)] == [0xA, 0xA, 0xB]
+    assert (m.cpu.x[2], m.cpu.x[5]) == (0xA, 0xB)
+    assert m.cpu.x[4] in (0xA, 0xB)  # changed, not yet invalidated: old or new
 
 
 def test_mmu04_stage2_change_with_vmalls12e1(run_asm):
