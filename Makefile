@@ -1,4 +1,4 @@
-# armnv: make demo | make test | make bench | make images | make lint | make clean
+# armnv: make demo | make test | make bench | make images | make lint | make docs | make clean
 #
 # Everything runs from a virtual environment in .venv, created on first use
 # with python3.11 (or python3 when there is no python3.11). Targets that
@@ -24,7 +24,7 @@ TEST_STAMP    := $(VENV)/.armnv-test
 EXAMPLE       := examples/plugin-example
 TEST_PATHS    := tests plugins $(EXAMPLE)/tests
 
-.PHONY: all demo test lint bench images toolchain venv clean distclean help
+.PHONY: all demo test lint docs bench images toolchain venv clean distclean help
 .DEFAULT_GOAL := help
 
 help:
@@ -33,6 +33,7 @@ help:
 	@echo "make bench   guest MIPS on fixed workloads, next to unicorn (BENCH_ARGS='--insns N ...')"
 	@echo "make images  rebuild examples/images/ from source"
 	@echo "make lint    ruff check and ruff format --check"
+	@echo "make docs    build the documentation site into build/site (mkdocs --strict)"
 	@echo "make clean   remove caches and build output (make distclean also removes .venv)"
 
 all: test
@@ -60,17 +61,19 @@ $(TEST_STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml Makefile | $(VPYTHON)
 
 toolchain:
 	@set -e; \
-	if command -v $(CROSS)as >/dev/null 2>&1 && command -v $(CROSS)gcc >/dev/null 2>&1; then exit 0; fi; \
-	echo "installing the AArch64 cross toolchain (binutils-aarch64-linux-gnu, gcc-aarch64-linux-gnu)"; \
+	if command -v $(CROSS)as >/dev/null 2>&1 && command -v $(CROSS)gcc >/dev/null 2>&1 \
+		&& command -v gdb-multiarch >/dev/null 2>&1; then exit 0; fi; \
+	echo "installing the AArch64 cross toolchain and debugger (binutils-aarch64-linux-gnu, gcc-aarch64-linux-gnu, gdb-multiarch)"; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; \
 	elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
 	else echo "make: $(CROSS)as/$(CROSS)gcc are missing and installing them needs root or sudo" >&2; exit 1; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make: no apt-get; install an AArch64 cross toolchain ($(CROSS)as, $(CROSS)gcc) yourself" >&2; exit 1; fi; \
+		echo "make: no apt-get; install an AArch64 cross toolchain ($(CROSS)as, $(CROSS)gcc) and gdb-multiarch yourself" >&2; exit 1; fi; \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu >/dev/null; \
-	if ! command -v $(CROSS)as >/dev/null 2>&1 || ! command -v $(CROSS)gcc >/dev/null 2>&1; then \
-		echo "make: $(CROSS)as/$(CROSS)gcc still missing after installing the Debian packages" >&2; exit 1; fi; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu gdb-multiarch >/dev/null; \
+	if ! command -v $(CROSS)as >/dev/null 2>&1 || ! command -v $(CROSS)gcc >/dev/null 2>&1 \
+		|| ! command -v gdb-multiarch >/dev/null 2>&1; then \
+		echo "make: $(CROSS)as/$(CROSS)gcc/gdb-multiarch still missing after installing the Debian packages" >&2; exit 1; fi; \
 	$(CROSS)gcc --version | head -n 1
 
 # ---- targets -----------------------------------------------------------------------------
@@ -81,7 +84,10 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(TEST_STAMP) toolchain lint
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
+test: $(TEST_STAMP) toolchain lint docs
 	$(VPYTHON) -m pytest -q -n $(PYTEST_N) $(TEST_PATHS)
 	@echo "the same suite again, one instruction per block (translated and single-step must agree)"
 	ARMNV_ENGINE=single $(VPYTHON) -m pytest -q -n $(PYTEST_N) $(TEST_PATHS)

@@ -20,7 +20,8 @@ Exit status of ``armnv run``:
     124  --max-insns reached: "armnv: stopped: ..." says where the guest was
     125  the guest can never run again (WFI with no possible wake-up, PSCI CPU_OFF
          of the only CPU): "armnv: stopped: ..."
-    130  interrupted (Ctrl-C): "armnv: stopped: interrupted ..."
+    130  interrupted (Ctrl-C): "armnv: stopped: interrupted ..."; or killed by the
+         debugger (--gdb): "armnv: stopped: killed by the debugger ..."
 
 A guest may exit with 2, 3, 124, 125 or 130 too: armnv's own statuses always
 come with a stderr line starting "armnv: " (for 2, 124, 125 and 130 the last
@@ -43,6 +44,7 @@ import pstats
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -69,7 +71,7 @@ MAX_MEMORY = 1 << 40
 app = typer.Typer(
     name="armnv",
     help="armnv: a pure-Python AArch64 system emulator for nested virtualization.",
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -208,7 +210,7 @@ RUN_EPILOG = (
     "Exit status: the guest's semihosting exit status (armnv prints nothing); 2 bad input or an "
     "unwritable output ('armnv: error: ...'); 3 internal error; 124 --max-insns reached; 125 the "
     "guest can never run again (WFI with no wake-up source, PSCI CPU_OFF of the only CPU); 130 "
-    "interrupted. armnv's own statuses come with a stderr line starting 'armnv: '."
+    "interrupted, or killed by the debugger. armnv's own statuses come with a stderr line starting 'armnv: '."
 )
 
 
@@ -247,6 +249,18 @@ def run(
         bool, typer.Option("--one-insn-per-block", help="Translate one instruction per block.")
     ] = False,
     profile: Annotated[bool, typer.Option("--profile", help="Profile armnv itself (cProfile, stderr).")] = False,
+    gdb: Annotated[
+        str | None,
+        typer.Option(
+            "--gdb",
+            metavar="tcp::PORT|tcp:HOST:PORT",
+            help="Accept a GDB debugger (gdb-multiarch: target remote) on PORT of 127.0.0.1, or of HOST.",
+        ),
+    ] = None,
+    gdb_default: Annotated[bool, typer.Option("-s", help="Same as --gdb tcp::1234.")] = False,
+    wait_gdb: Annotated[
+        bool, typer.Option("--wait-gdb", "-S", help="With --gdb or -s: start only once a debugger is connected.")
+    ] = False,
 ) -> int:
     """Run a bare-metal AArch64 image on the virt board, starting at EL2 with the MMU off."""
     if debug and "help" in {c.strip() for d in debug for c in d.split(",")}:
@@ -260,6 +274,15 @@ def run(
     address = parse_int("--load-addr", load_addr) if load_addr is not None else None
     if log_format not in LOG_FORMATS:
         raise ArmnvError(f"--log-format: unknown format {log_format!r} (known: {', '.join(LOG_FORMATS)})")
+    if gdb is not None and gdb_default:
+        raise ArmnvError("-s is --gdb tcp::1234: give one of them")
+    gdb_address = "tcp::1234" if gdb_default else gdb
+    if gdb_address is not None:
+        from framework.gdbstub import parse_address
+
+        parse_address(gdb_address)
+    elif wait_gdb:
+        raise ArmnvError("--wait-gdb (-S) waits for a debugger: give --gdb ADDRESS or -s too")
     from framework.devices.semihosting import SemihostingConfig, parse_semihosting_config
 
     semihosting = parse_semihosting_config(semihosting_config) if semihosting_config else SemihostingConfig()
@@ -298,7 +321,17 @@ def run(
             raise ArmnvError(f"{image}: entry point {entry:#x} is not an aligned address in RAM")
         for warning in plugins.undeclared_switches(m.catalog, cpu):
             _say(f"warning: {warning}")
-        return _run_machine(m, limit, stats=stats, profile=profile)
+        if gdb_address is None:
+            return _run_machine(m, limit, stats=stats, profile=profile)
+        from framework.gdbstub import GdbServer
+
+        server = GdbServer(m, gdb_address, wait=wait_gdb)
+        try:
+            waiting = ", waiting for a debugger to connect" if wait_gdb else ""
+            _say(f"gdb: listening on {server.host}:{server.port}{waiting}")
+            return _run_machine(m, limit, stats=stats, profile=profile, runner=server.run)
+        finally:
+            server.close()
     finally:
         m.close()
 
@@ -372,11 +405,19 @@ def _plugin_error(exc: BaseException, doing: str) -> ArmnvError | None:
     return None
 
 
-def _run_machine(m: Machine, limit: int | None, *, stats: bool, profile: bool) -> int:
+def _run_machine(
+    m: Machine,
+    limit: int | None,
+    *,
+    stats: bool,
+    profile: bool,
+    runner: Callable[[int | None], StopReason] | None = None,
+) -> int:
+    run = m.run if runner is None else runner
     profiler = cProfile.Profile() if profile else None
     try:
         try:
-            stop = profiler.runcall(m.run, limit) if profiler else m.run(limit)
+            stop = profiler.runcall(run, limit) if profiler else run(limit)
         finally:
             # before any stop line: that is the last thing armnv prints
             if profiler is not None:
@@ -403,6 +444,7 @@ _STOPS = {
     "max-insns": (EXIT_MAX_INSNS, "stopped: --max-insns reached at {where}"),
     "wfi": (EXIT_STUCK, "stopped: {message} at {where}"),
     "cpu-off": (EXIT_STUCK, "stopped: the guest switched off its only CPU (PSCI CPU_OFF) at {where}"),
+    "killed": (EXIT_INTERRUPTED, "stopped: killed by the debugger at {where}"),
 }
 
 

@@ -25,7 +25,7 @@ import attrs
 
 from framework.cpu.state import M64
 from framework.disasm import disassemble
-from framework.errors import BlockExit, ExceptionTaken, GuestStop
+from framework.errors import BlockExit, DebugStop, ExceptionTaken, GuestStop
 from framework.isa.codegen import Ctx
 from framework.isa.table import decoder
 from framework.memory import PAGE, ram_views
@@ -87,6 +87,10 @@ class Engine:
         self.log_unimp = False
         self.trace_op = "op" in machine.debug
         self.translated = 0
+        # a debugger's breakpoints (virtual PCs): looked at only while translating
+        self.breakpoints: frozenset[int] = frozenset()
+        # (icount, PC) where a debugger resumes: a breakpoint there lets that instruction run
+        self.resume_at: tuple[int, int] = (-1, -1)
 
     # ---- translation ---------------------------------------------------------------------
     def lookup(self, pc: int) -> Block:
@@ -125,6 +129,17 @@ class Engine:
         if not words:
             # PC misaligned or not in RAM: a one-instruction block that raises the fault
             return self._fetch_fault_block(pc, pa)
+        if self.breakpoints:
+            if pc in self.breakpoints:
+                return self._breakpoint_block(self._translate_words(pc, pa, words[:1]))
+            # a breakpoint further on ends the block, so that it starts a block of its own
+            for i in range(1, len(words)):
+                if (pc + 4 * i) & M64 in self.breakpoints:
+                    words = words[:i]
+                    break
+        return self._translate_words(pc, pa, words)
+
+    def _translate_words(self, pc: int, pa: int, words: list[int]) -> Block:
         ns = dict(self.base_ns)
         features = self.machine.features
         ctx = Ctx(ns, features, log_unimp=self.log_unimp)
@@ -221,6 +236,27 @@ class Engine:
             lines += [f"{ind}cpu.icount += (it - 1) * {n}", f"{ind}return {fall:#x}"]
         lines += ["    except BlockExit:", f"        cpu.icount += (it - 1) * {n}", "        raise"]
         return "\n".join(lines) + "\n"
+
+    def _breakpoint_block(self, inner: Block) -> Block:
+        """A debugger's breakpoint: stop before `inner` (one instruction) unless resuming there."""
+        engine = self
+        pc = inner.pc
+        step = inner.fn
+
+        def hit(cpu) -> int:
+            if engine.resume_at != (cpu.icount, pc):
+                raise DebugStop(pc, "breakpoint")
+            return step(cpu)
+
+        blk = Block(pc, inner.pa, 1, hit, inner.source, inner.words)
+        self._register_code(blk)
+        return blk
+
+    def set_breakpoints(self, pcs: frozenset[int]) -> None:
+        """Replace the debugger's breakpoints; translations made without them are dropped."""
+        if pcs != self.breakpoints:
+            self.breakpoints = frozenset(pcs)
+            self.flush_all_code()
 
     def _fetch_fault_block(self, pc: int, pa: int) -> Block:
         from framework.cpu.exceptions import raise_sync
@@ -325,3 +361,8 @@ class Engine:
                 cpu.icount += ((at - blk.pc) >> 2) + 1
                 if type(e) is GuestStop:
                     return StopReason(e.reason, e.exit_code)
+                if type(e) is DebugStop:
+                    # stopped before the instruction at e.pc: it did not run
+                    cpu.icount -= 1
+                    cpu.pc = at
+                    return StopReason(e.reason)

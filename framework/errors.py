@@ -36,6 +36,17 @@ class GuestStop(BlockExit):
         self.reason = reason
 
 
+class DebugStop(BlockExit):
+    """A debugger's breakpoint or watchpoint at the instruction `pc`, which has not run.
+
+    `reason` is the stop kind the run loop returns ("breakpoint", "watchpoint").
+    """
+
+    def __init__(self, pc: int, reason: str) -> None:
+        super().__init__(pc)
+        self.reason = reason
+
+
 class BusError(Exception):
     """A physical access hit no RAM and no device (becomes a synchronous external abort)."""
 

@@ -49,6 +49,8 @@ from framework.errors import BusError, ExceptionTaken
 from framework.memory import ACC_ALIGNED, ACC_UNPRIV, ISS_MASK, PAGE
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from framework.cpu.state import CPUState
     from framework.cpu.sysregs import SysReg
     from framework.machine import Machine
@@ -217,6 +219,9 @@ class MemorySystem:
         self.has_pan_hook = False
         # per-machine state of the translation plugin (set by it; the kernel never looks inside)
         self.mmu: Any = None
+        # a debugger's watchpoints: called with (cpu, va, size, write, pc) on every data access
+        # (nothing is cached in the TLBs while it is set, so every access comes through here)
+        self.watch: Callable[[CPUState, int, int, bool, int], None] | None = None
         self._hcr_seen = 0
         # (EL, PAN) -> context, valid until the next configuration write (see switch)
         self._recent: dict[tuple[int, int], Context] = {}
@@ -372,6 +377,8 @@ class MemorySystem:
         self, cpu: CPUState, va: int, size: int, write: bool, pc: int, acc_flags: int
     ) -> tuple[int, int | None]:
         """Translate a data access; return (pa, RAM offset or None). Faults become aborts."""
+        if self.watch is not None:
+            self.watch(cpu, va, size, write, pc)
         acc = self.access_for(cpu, write, acc_flags)
         try:
             tr = self.translate(cpu, va, acc)
@@ -383,7 +390,7 @@ class MemorySystem:
             self.data_abort(cpu, va, TranslationFault(syn.FSC_ALIGNMENT), write, pc, acc_flags)
         ram_off = pa - self.ram_base
         if ram_off >= 0 and pa + size <= self.ram_end:
-            if tr.cacheable and not acc_flags & ACC_UNPRIV:
+            if tr.cacheable and not acc_flags & ACC_UNPRIV and self.watch is None:
                 # only the permission just checked, for the current context, is cached
                 page_off = ram_off & ~(PAGE - 1)
                 vpage = va >> 12

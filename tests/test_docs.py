@@ -16,7 +16,8 @@ DOCS = sorted(
     [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "plugins").glob("*/README.md")],
     key=lambda p: str(p),
 )
-TOP_LEVEL = {"--version", "--help"}
+# options of `armnv` itself (typer adds --install-completion and --show-completion)
+TOP_LEVEL = {opt for param in typer.main.get_command(app).params for opt in param.opts} | {"--help"}
 
 
 def command_lines(path: Path) -> list[str]:
