@@ -118,10 +118,15 @@ def run(
     *,
     max_insns: int = 20_000,
     cpu: str = CPU,
+    semihosting: Any = None,
     **kw: Any,
 ) -> Machine:
-    """Run a guest built by `program(body, **kw)`; it must reach the exit."""
-    m = run_asm(program(body, **kw), cpu=cpu, max_insns=max_insns, setup=setup)
+    """Run a guest built by `program(body, **kw)`; it must reach the exit.
+
+    A guest whose exit is made at EL0 needs ``semihosting=SemihostingConfig(userspace=True)``.
+    """
+    config = {} if semihosting is None else {"semihosting": semihosting}
+    m = run_asm(program(body, **kw), cpu=cpu, max_insns=max_insns, setup=setup, **config)
     assert m.stop.kind == "exit", m.stop
     return m
 

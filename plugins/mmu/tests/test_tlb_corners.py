@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from framework.devices.semihosting import SemihostingConfig
 from plugins.mmu.tests.guest import (
     CODE,
     EL1,
@@ -150,7 +151,9 @@ def test_mmu04_el20_tlbi_vae2_reaches_entries_cached_by_host_el0(run_asm):
     hvc = SWAP + tlbi("vae2", va_operand(VA, ASID))
     body = load("x2") + "    svc #0\n" + load("x5")
     setup = remap_setup(attrs=NORMAL | NG | AP_RO_ALL)
-    m = run(run_asm, body, setup, el=0, el2=vhe_regs(), hvc=hvc)
+    # the guest's exit is a semihosting call made at EL0
+    host_el0 = SemihostingConfig(userspace=True)
+    m = run(run_asm, body, setup, el=0, el2=vhe_regs(), hvc=hvc, semihosting=host_el0)
     assert_new(m)
 
 
