@@ -85,7 +85,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 
 docs: $(TEST_STAMP)
-	$(BIN)/mkdocs build --strict --quiet
+	$(BIN)/mkdocs build --strict
 
 test: $(TEST_STAMP) toolchain lint docs
 	$(VPYTHON) -m pytest -q -n $(PYTEST_N) $(TEST_PATHS)
