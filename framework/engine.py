@@ -323,6 +323,7 @@ class Engine:
         self.mem.drop_decisions(cpu)
         cpu.dcache = self.mem.decisions[cpu.el]
         cpu.dfast = self.mem.fast[cpu.el]
+        cpu.vfast = self.mem.vfast[cpu.el]
         cpu.deadline = cpu.icount  # compute the first real deadline in the slow path
         while True:
             if cpu.icount >= cpu.deadline:

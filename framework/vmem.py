@@ -229,6 +229,9 @@ class MemorySystem:
         # every context of an EL shares them, dropped together by `drop_decisions`
         self.decisions: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
         self.fast: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
+        # redirected accesses made on RAM by generated code (`keep_el2_access`): they hold a
+        # translation, so TLB maintenance drops them as well as a decision change
+        self.vfast: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
 
     # ---- contexts ---------------------------------------------------------------------
     def context_key(self, cpu: CPUState) -> tuple:
@@ -274,6 +277,7 @@ class MemorySystem:
         cpu.vcache1 = ctx.vcache1
         cpu.dcache = self.decisions[cpu.el]
         cpu.dfast = self.fast[cpu.el]
+        cpu.vfast = self.vfast[cpu.el]
 
     def drop_decisions(self, cpu: CPUState) -> None:
         """Forget every cached access decision (a control they read was written)."""
@@ -281,8 +285,15 @@ class MemorySystem:
             d.clear()
         for d in self.fast:
             d.clear()
+        self.drop_el2_accesses()
         cpu.dcache.clear()
         cpu.dfast.clear()
+        cpu.vfast.clear()
+
+    def drop_el2_accesses(self) -> None:
+        """Forget every redirected access generated code makes on RAM (a translation may change)."""
+        for d in self.vfast:
+            d.clear()
 
     def config_written(self, cpu: CPUState, reg: SysReg) -> None:
         """A configuration register was written: drop what it may change (MMU-04)."""
@@ -312,6 +323,7 @@ class MemorySystem:
         """Drop every cached translation (and, with them, the VA → block caches)."""
         for ctx in self.contexts.values():
             ctx.clear()
+        self.drop_el2_accesses()
 
     def invalidate(
         self,
@@ -325,8 +337,10 @@ class MemorySystem:
 
         With `va`, only the pages of the mapping(s) containing that address go (in
         every ASID: global entries are cached per ASID here); the decoded-code
-        caches of the contexts touched are dropped with them.
+        caches of the contexts touched are dropped with them, and every redirected
+        access made on RAM (whichever TLBI: they are few and cheap to make again).
         """
+        self.drop_el2_accesses()
         for ctx in self.contexts.values():
             if ctx.regime not in regimes:
                 continue
@@ -349,6 +363,11 @@ class MemorySystem:
             stale = [vp for vp, base in tw.items() if base + (vp << 12) == ram_page_off]
             for vp in stale:
                 del tw[vp]
+        page = ram_page_off >> 12
+        for d in self.vfast:
+            stale = [ck for ck, entry in d.items() if not ck & 1 and entry[0] >> 9 == page]
+            for ck in stale:
+                del d[ck]
 
     def code_written(self, ram_off: int, size: int) -> None:
         engine = self.machine.engine
@@ -480,12 +499,14 @@ class MemorySystem:
         Privileged EL2 permissions, PAN never applies, stage 1 only (NV2-06). A fault is a
         Data Abort to EL2 with EC 0x25 and ISS.VNCR set, even from EL1 (NV2-14, U-2).
         """
+        return self._el2_translation(cpu, va, write, pc).pa
+
+    def _el2_translation(self, cpu: CPUState, va: int, write: bool, pc: int) -> Translation:
         regime = REGIME_EL20 if cpu.sr["HCR_EL2"] & HCR_E2H else REGIME_EL2
         try:
-            tr = self.translate(cpu, va, Access(write=write, el=2, pan=False, regime=regime))
+            return self.translate(cpu, va, Access(write=write, el=2, pan=False, regime=regime))
         except TranslationFault as fault:
             self.vncr_abort(cpu, va, fault, write, pc)
-        return tr.pa
 
     def vncr_abort(self, cpu: CPUState, va: int, fault: TranslationFault, write: bool, pc: int):
         esr = syn.abort(syn.EC_DABT_SAME, fault.fsc, wnr=write, vncr=True)
@@ -494,18 +515,24 @@ class MemorySystem:
     def _el2_big_endian(self, cpu: CPUState) -> bool:
         return bool(cpu.sr["SCTLR_EL2"] & SCTLR_EE)  # SCTLR_EL2.EE gives the byte order (NV2-07)
 
-    def el2_load64(self, cpu: CPUState, va: int, pc: int) -> int:
-        pa = self.el2_translate(cpu, va, False, pc)
+    def el2_load64(self, cpu: CPUState, va: int, pc: int, keep: tuple[int, str] | None = None) -> int:
+        """The doubleword at `va` in the EL2 regime; `keep`: see `keep_el2_access`."""
+        tr = self._el2_translation(cpu, va, False, pc)
+        pa = tr.pa
         try:
             value = self.bus.read(pa, 8)
         except BusError:
             self.vncr_abort(cpu, va, TranslationFault(syn.FSC_EXTERNAL), False, pc)
         if self._el2_big_endian(cpu):
             value = int.from_bytes(value.to_bytes(8, "little"), "big")
+        if keep is not None:
+            self.keep_el2_access(cpu, keep, tr)
         return value
 
-    def el2_store64(self, cpu: CPUState, va: int, value: int, pc: int) -> None:
-        pa = self.el2_translate(cpu, va, True, pc)
+    def el2_store64(self, cpu: CPUState, va: int, value: int, pc: int, keep: tuple[int, str] | None = None) -> None:
+        """Store the doubleword `value` at `va` in the EL2 regime; `keep`: see `keep_el2_access`."""
+        tr = self._el2_translation(cpu, va, True, pc)
+        pa = tr.pa
         if self._el2_big_endian(cpu):
             value = int.from_bytes(value.to_bytes(8, "little"), "big")
         try:
@@ -514,3 +541,24 @@ class MemorySystem:
             self.vncr_abort(cpu, va, TranslationFault(syn.FSC_EXTERNAL), True, pc)
         if self.ram_base <= pa < self.ram_end:
             self.code_written(pa - self.ram_base, 8)
+            if keep is not None:
+                self.keep_el2_access(cpu, keep, tr)
+
+    def keep_el2_access(self, cpu: CPUState, keep: tuple[int, str], tr: Translation) -> None:
+        """Let generated code make a redirected access, just made through `tr`, on RAM itself.
+
+        `keep` is (the access's decision-cache key, the register's name for ``--stats``).
+        Only what the fast path can do exactly: a cacheable little-endian doubleword in
+        RAM, and for a store a page that holds no translated code (that page's entries
+        go when code appears there, see `drop_write_entries`, as a store's TLB entries do).
+        """
+        pa = tr.pa
+        ram_off = pa - self.ram_base
+        if not tr.cacheable or tr.device or pa & 7 or ram_off < 0 or pa + 8 > self.ram_end:
+            return
+        if self.watch is not None or self._el2_big_endian(cpu):
+            return
+        ck, name = keep
+        if not ck & 1 and ram_off >> 12 in self.machine.engine.code_pages:
+            return
+        self.vfast[cpu.el][ck] = (ram_off >> 3, self.machine.stats.to_memory_regs, name)

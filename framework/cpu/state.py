@@ -84,6 +84,9 @@ class CPUState:
     # and the plain allowed accesses that generated code performs itself
     dcache: dict[int, Any] = attrs.field(factory=dict)
     dfast: dict[int, Any] = attrs.field(factory=dict)
+    # accesses redirected to memory (ToMemory) whose doubleword generated code reads or writes
+    # in RAM itself: (RAM offset >> 3, the per-register counter, the register's name)
+    vfast: dict[int, Any] = attrs.field(factory=dict)
     machine: Any = None
 
     # ---- stack pointer banking -------------------------------------------------

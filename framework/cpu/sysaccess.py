@@ -90,12 +90,16 @@ def access(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int) -> int:
             machine.explain(f"to memory: {what} at EL{cpu.el} -> {decision.va:#x}", rule=decision.rule)
         if decision.fsc is not None:
             mem.vncr_abort(cpu, decision.va, TranslationFault(decision.fsc), not is_read, pc)
+        # a cached decision may also let generated code make the access on RAM (cpu.vfast)
+        keep = None
+        if machine.cache_decisions and (reg is None or not reg.uncached):
+            keep = ((key << 6) | (rt << 1) | is_read, name)
         if is_read:
-            value = mem.el2_load64(cpu, decision.va, pc)
+            value = mem.el2_load64(cpu, decision.va, pc, keep)
             if rt != 31:
                 cpu.x[rt] = value
         else:
-            mem.el2_store64(cpu, decision.va, cpu.x[rt] if rt != 31 else 0, pc)
+            mem.el2_store64(cpu, decision.va, cpu.x[rt] if rt != 31 else 0, pc, keep)
         return pc + 4
     raise TypeError(f"unknown access decision {decision!r}")
 

@@ -239,9 +239,10 @@ def _access_in_block(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int, o
 def _msr_in_block(cpu: CPUState, key: int, rt: int, pc: int, off: int) -> None:
     """An MSR generated code could not make itself: made here, and the block ends after it.
 
-    Only a plain register that the decision cache allows (`cpu.dfast`) is written by the
-    block itself; anything else may change what the rest of the block relies on (the FP/SIMD
-    check, PSTATE, timers, translation), as on the reference, where such writes end the TB.
+    Only a plain register that the decision cache allows (`cpu.dfast`), or a FEAT_NV2
+    redirection to a RAM doubleword (`cpu.vfast`), is written by the block itself; anything
+    else may change what the rest of the block relies on (the FP/SIMD check, PSTATE, timers,
+    translation), as on the reference, where such writes end the TB.
     """
     cpu.insn_off = off
     cpu.pc = access(cpu, key, rt, False, pc)
@@ -250,20 +251,32 @@ def _msr_in_block(cpu: CPUState, key: int, rt: int, pc: int, off: int) -> None:
 
 def _emit_sysreg_access(ctx: Ctx, rt: int, is_read: bool) -> None:
     # The access made by the block itself when the EL's decision cache has it as a plain
-    # allowed access (cpu.dfast, keyed like the cache: encoding, Xt, direction), else by
-    # the helper, which decides (and caches) it. Flags are synced first: both ways go on.
+    # allowed access (cpu.dfast, keyed like the cache: encoding, Xt, direction) or as a
+    # redirection to a RAM doubleword (cpu.vfast: FEAT_NV2), else by the helper, which
+    # decides (and caches) it. Flags are synced first: every way goes on.
     key = (ctx.word >> 5) & 0xFFFF
     ck = (key << 6) | (rt << 1) | int(is_read)
     ctx.sync_flags()
-    ctx.uses.update(("dfast", "sr"))
+    ctx.uses.update(("dfast", "sr", "vfast"))
     d = ctx.tmp("d")
     ctx.emit(f"{d} = dfast.get({ck:#x})")
     ctx.emit(f"if {d} is None:")
     with ctx.block():
-        if is_read:
-            ctx.emit(ctx.call(_access_in_block, hex(key), str(rt), "True", hex(ctx.pc), ctx.insn_offset()))
-        else:
-            ctx.emit(ctx.call(_msr_in_block, hex(key), str(rt), hex(ctx.pc), ctx.insn_offset()))
+        ctx.emit(f"{d} = vfast.get({ck:#x})")
+        ctx.emit(f"if {d} is None:")
+        with ctx.block():
+            if is_read:
+                ctx.emit(ctx.call(_access_in_block, hex(key), str(rt), "True", hex(ctx.pc), ctx.insn_offset()))
+            else:
+                ctx.emit(ctx.call(_msr_in_block, hex(key), str(rt), hex(ctx.pc), ctx.insn_offset()))
+        ctx.emit("else:")
+        with ctx.block():
+            # the RAM doubleword, then the count --stats shows (the helper's stats.to_memory)
+            if not is_read:
+                ctx.emit(f"m64[{d}[0]] = {ctx.x(rt)}")
+            elif rt != 31:
+                ctx.emit(f"x[{rt}] = m64[{d}[0]]")
+            ctx.emit(f"{d}[1][{d}[2]] += 1")
     if is_read and rt == 31:
         return
     ctx.emit("else:")
