@@ -7,7 +7,7 @@ RAZ/WI; SPIs 32-287 are the distributor's. Every SPI routes to the one PE.
 Registers are 32 bits wide except GICD_IROUTER<n> and GICR_TYPER (64, or
 either 32-bit half) and the byte-addressable GICD/GICR_IPRIORITYR<n>. An
 access of another size, a misaligned one and a reserved offset are RAZ/WI
-(GIC-03): the architecture never makes them abort a PE.
+(GIC-13): the architecture never makes them abort a PE.
 
 Pending state is a latch (edges, GICx_ISPENDR writes, SGIs) ORed with the input
 level of a level-sensitive interrupt, as the architecture defines it.
@@ -142,7 +142,7 @@ class Redistributor:
         if offset >= REDIST_FRAME:
             return self._sgi_write(offset - REDIST_FRAME, size, value)
         if offset == 0x14 and size == 4:
-            # GIC-04: ChildrenAsleep follows ProcessorSleep at once (no power management to wait for)
+            # GIC-13: ChildrenAsleep follows ProcessorSleep at once (no power management to wait for)
             sleep = value & GICR_WAKER_PROCESSORSLEEP
             self.waker = sleep | (GICR_WAKER_CHILDRENASLEEP if sleep else 0)
             return True
@@ -205,7 +205,7 @@ def _banked_read(gic: GIC, offset: int, *, first: int, last: int = NUM_IRQS) -> 
     if kind == "group":
         bits = gic.group
     elif kind == "grpmod":
-        return 0  # GIC-02: with one Security state group modifiers are RAZ/WI
+        return 0  # GIC-13: with one Security state group modifiers are RAZ/WI
     elif kind in ("set_enable", "clear_enable"):
         bits = gic.enabled
     elif kind in ("set_pending", "clear_pending"):

@@ -13,7 +13,7 @@ the virtual CPU interface's signal is kept for `Interrupts.virtual_sources`.
 A change made by a system-register access or a device input kicks the run
 loop, so it is looked at after that instruction; one made by an MMIO store
 does not (a store cannot end its translated block): it is looked at the next
-time the run loop looks, at the same instruction in both engine modes (GIC-12).
+time the run loop looks, at the same instruction in both engine modes.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from framework.api import CPUState, Machine
 
 SPURIOUS = 1023
-MAINTENANCE_PPI = 25  # GIC-08: the virt board's wiring
+MAINTENANCE_PPI = 25  # GIC-01: the virt board's wiring
 PRI_BITS = 5  # physical priority and preemption bits (gicv3-virt.md §1)
 GROUP_ENABLE = (GICD_CTLR_ENABLEGRP0, GICD_CTLR_ENABLEGRP1)
 LINE = ("fiq", "irq")  # Group 0 is signalled as FIQ, Group 1 as IRQ (one Security state)
@@ -127,7 +127,7 @@ class GIC:
         elif kind == "clear_active":
             self.active[n] = False
 
-    # ---- MMIO (GIC-03: anything unexpected is RAZ/WI) ---------------------------------------------
+    # ---- MMIO (GIC-13: anything unexpected is RAZ/WI) ---------------------------------------------
     def mmio_read(self, fn: Callable[[int, int], int | None], offset: int, size: int) -> int:
         value = fn(offset, size) if not offset & (size - 1) else None
         if value is None:
@@ -153,7 +153,7 @@ class GIC:
         return bool(self.gicd_ctlr & GROUP_ENABLE[g] and cpu.sr[IGRPEN[g]] & ICC_IGRPEN_ENABLE)
 
     def gprio_mask(self, cpu: CPUState, g: int) -> int:
-        """The group-priority part of a priority (GIC-06): BPR0 for Group 0, BPR1 (or BPR0 with CBPR) for 1."""
+        """The group-priority part of a priority (GIC-02): BPR0 for Group 0, BPR1 (or BPR0 with CBPR) for 1."""
         sr = cpu.sr
         if g == 0 or sr["ICC_CTLR_EL1"] & ICC_CTLR_CBPR:
             return (0xFF << (ICC_BPR_BINARYPOINT.get(sr["ICC_BPR0_EL1"]) + 1)) & 0xFF
@@ -198,7 +198,7 @@ class GIC:
             self.virtual_update(cpu)
 
     def acknowledge(self, cpu: CPUState, g: int) -> int:
-        """ICC_IAR0/1_EL1 (GIC-05): the INTID, now active, or 1023."""
+        """ICC_IAR0/1_EL1 (GIC-02): the INTID, now active, or 1023."""
         best = self.hppi(cpu)
         if best is None or best[2] != g or not self.can_signal(cpu, best):
             return SPURIOUS
@@ -212,7 +212,7 @@ class GIC:
         return n
 
     def end_of_interrupt(self, cpu: CPUState, g: int, intid: int) -> None:
-        """ICC_EOIR0/1_EL1: priority drop, and deactivation unless EOImode = 1 (GIC-05)."""
+        """ICC_EOIR0/1_EL1: priority drop, and deactivation unless EOImode = 1 (GIC-02)."""
         if intid >= 1020 and intid < 8192:
             return  # special INTIDs have no effect
         ap0, ap1 = cpu.sr["ICC_AP0R0_EL1"], cpu.sr["ICC_AP1R0_EL1"]
@@ -240,7 +240,7 @@ class GIC:
         return best[1] if best is not None and best[2] == g else SPURIOUS
 
     def generate_sgi(self, cpu: CPUState, value: int, group: int | None) -> None:
-        """ICC_SGI0R/SGI1R/ASGI1R_EL1 (GIC-07): only this PE (affinity 0.0.0.0) exists."""
+        """ICC_SGI0R/SGI1R/ASGI1R_EL1 (GIC-13): only this PE (affinity 0.0.0.0) exists."""
         if value & ICC_SGIR_IRM:
             return  # "every PE but this one": there is none
         to_self = (

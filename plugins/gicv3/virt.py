@@ -4,7 +4,7 @@ State is the ICH_* registers in ``cpu.sr`` (list registers, ICH_HCR_EL2,
 ICH_VMCR_EL2, ICH_AP0R0/AP1R0_EL2); the status registers (MISR, EISR, ELRSR)
 are computed from them. After every write and every virtual acknowledge,
 EOI or deactivation the GIC recomputes the virtual signal (vIRQ, vFIQ) and
-the maintenance interrupt's level (GIC-08), a PPI like any other.
+the maintenance interrupt's level (GIC-11), a PPI like any other.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class VirtualInterface:
         return (0xFF << ICH_VMCR_VBPR1.get(vmcr)) & 0xFF
 
     def running_priority(self, cpu: CPUState) -> int:
-        """ICV_RPR_EL1 (GIC-10): 0xFF when no virtual interrupt is active."""
+        """ICV_RPR_EL1 (GIC-14): 0xFF when no virtual interrupt is active."""
         sr = cpu.sr
         if sr["ICH_AP1R0_EL2"] & ICH_AP1R_NMI:
             return 0
@@ -126,7 +126,7 @@ class VirtualInterface:
         return lowest_bit(bits) << (8 - self.pre_bits) if bits else 0xFF
 
     def hppvi(self, cpu: CPUState) -> tuple[int, int] | None:
-        """(LR index, LR value) of the highest-priority pending virtual interrupt (GIC-10)."""
+        """(LR index, LR value) of the highest-priority pending virtual interrupt (GIC-14)."""
         vmcr = cpu.sr["ICH_VMCR_EL2"]
         best = None
         best_key = None
@@ -162,7 +162,7 @@ class VirtualInterface:
 
     # ---- status registers ---------------------------------------------------------------------
     def eisr(self, cpu: CPUState) -> int:
-        """GIC-11: LRs with an EOI maintenance request outstanding."""
+        """GIC-10: LRs with an EOI maintenance request outstanding."""
         return sum(
             1 << i
             for i, lr in enumerate(self.lrs(cpu))
@@ -170,7 +170,7 @@ class VirtualInterface:
         )
 
     def elrsr(self, cpu: CPUState) -> int:
-        """GIC-11: free LRs."""
+        """GIC-10: free LRs."""
         return sum(
             1 << i
             for i, lr in enumerate(self.lrs(cpu))
@@ -178,7 +178,7 @@ class VirtualInterface:
         )
 
     def misr(self, cpu: CPUState) -> int:
-        """GIC-08: the maintenance conditions."""
+        """GIC-11: the maintenance conditions."""
         sr = cpu.sr
         hcr = sr["ICH_HCR_EL2"]
         vmcr = sr["ICH_VMCR_EL2"]
@@ -214,7 +214,7 @@ class VirtualInterface:
 
     # ---- ICV_* operations ----------------------------------------------------------------------
     def acknowledge(self, cpu: CPUState, g: int) -> int:
-        """ICV_IAR0/1_EL1 (GIC-10)."""
+        """ICV_IAR0/1_EL1 (GIC-14)."""
         found = self.hppvi(cpu)
         if found is None:
             return SPURIOUS
@@ -273,7 +273,7 @@ class VirtualInterface:
         cpu.sr["ICH_HCR_EL2"] = (hcr & ~ICH_HCR_EOICOUNT.mask) | ICH_HCR_EOICOUNT.put(count)
 
     def end_of_interrupt(self, cpu: CPUState, g: int, vintid: int) -> None:
-        """ICV_EOIR0/1_EL1 (GIC-10, GIC-11: an LPI is deactivated at once, whatever EOImode)."""
+        """ICV_EOIR0/1_EL1 (GIC-14; GIC-09: an LPI is deactivated at once, whatever EOImode)."""
         if 1020 <= vintid < LPI_BASE and vintid <= 1023:
             return
         dropped = self._drop_priority(cpu)
@@ -295,7 +295,7 @@ class VirtualInterface:
         self.gic.update()
 
     def deactivate(self, cpu: CPUState, vintid: int) -> None:
-        """ICV_DIR_EL1: only with EOImode = 1; an INTID >= 1020 is ignored (GIC-11)."""
+        """ICV_DIR_EL1: only with EOImode = 1; an INTID >= 1020 is ignored (GIC-09)."""
         if vintid >= 1020 or not cpu.sr["ICH_VMCR_EL2"] & ICH_VMCR_VEOIM:
             return
         i = self._find_active(cpu, vintid)
@@ -314,7 +314,7 @@ class VirtualInterface:
 
     # ---- ICH_VMCR_EL2 and the ICV views of it -------------------------------------------------------
     def vmcr_write(self, cpu: CPUState, value: int) -> None:
-        """GIC-09: keep the implemented fields; VFIQEn reads 1; VBPRs are raised to their minimum."""
+        """GIC-08, GIC-12: keep the implemented fields; VFIQEn reads 1; VBPRs are raised to their minimum."""
         value = (value & VMCR_WMASK) | VMCR_RES1
         bpr0 = max(ICH_VMCR_VBPR0.get(value), self.min_bpr0)
         bpr1 = max(ICH_VMCR_VBPR1.get(value), self.min_bpr0 + 1)
