@@ -26,7 +26,7 @@ from plugins.gicv3.regs import FEATURE, icc_registers, ich_registers
 from plugins.gicv3.virt import VirtualInterface, model_vtr
 
 if TYPE_CHECKING:
-    from framework.api import CPUState, Machine
+    from framework.api import Machine
 
 # ID_AA64PFR0_EL1.GIC [27:24]: 1 = the GICv3 system-register CPU interface
 GIC_FIELD = IdField("ID_AA64PFR0_EL1", 24, 4, "GIC")
@@ -59,12 +59,4 @@ def armnv_devices(machine: Machine) -> None:
     machine.devices["gic_virtual"] = vif
     machine.bus.add_device(VIRT_GICD_BASE, DIST_FRAME_SIZE, gic.distributor, "gicv3-distributor")
     machine.bus.add_device(VIRT_GICR_BASE, REDIST_SIZE, gic.redistributor, "gicv3-redistributor")
-    machine.interrupts.virtual_sources.append(_virtual_lines(gic))
     machine.interrupts.attach_controller(gic)
-
-
-def _virtual_lines(gic: GIC):
-    def pending(cpu: CPUState) -> set[str]:
-        return gic.vsignal
-
-    return pending

@@ -106,6 +106,10 @@ class VirtualInterface:
         self.maintenance = False
         gic.virtual_update = self.update
 
+    def source(self, cpu: CPUState) -> set[str]:
+        """The kernel's `virtual_sources` entry: vIRQ/vFIQ as the list registers signal them."""
+        return self.gic.vsignal
+
     # ---- list registers -----------------------------------------------------------------------
     def lrs(self, cpu: CPUState) -> list[int]:
         sr = cpu.sr
@@ -204,6 +208,12 @@ class VirtualInterface:
         gic = self.gic
         if signal != gic.vsignal:
             gic.vsignal = signal
+            # listed only while it signals: the kernel's "could anything be pending" stays cheap
+            sources = gic.machine.interrupts.virtual_sources
+            if signal and self.source not in sources:
+                sources.append(self.source)
+            elif not signal and self.source in sources:
+                sources.remove(self.source)
             if gic.kick:
                 gic.machine.engine.kick()
         level = bool(cpu.sr["ICH_HCR_EL2"] & ICH_HCR_EN) and self.misr(cpu) != 0
