@@ -20,7 +20,7 @@ def run_logged(run_asm, tmp_path, body: str, hcr: int, debug: set[str], fmt: str
 
 
 def test_nv06_int_log_explains_the_trap(run_asm, tmp_path):
-    m, text = run_logged(run_asm, tmp_path, "    msr vbar_el2, x3\n", HCR_NV, {"int"})
+    _m, text = run_logged(run_asm, tmp_path, "    msr vbar_el2, x3\n", HCR_NV, {"int"})
     assert "...trap to EL2: MSR VBAR_EL2, x3 at EL1 (NV-06, HCR_EL2.NV=1)" in text.splitlines()
     # the explanation sits in the entry it explains, after the from/to line
     lines = text.splitlines()
@@ -30,7 +30,7 @@ def test_nv06_int_log_explains_the_trap(run_asm, tmp_path):
 
 def test_nv15_21_17_each_trap_names_its_rule(run_asm, tmp_path):
     body = "    mrs x5, vbar_el1\n    at s1e1r, x1\n    eret\n"
-    m, text = run_logged(run_asm, tmp_path, body, HCR_NV | HCR_NV1 | HCR_AT, {"sysreg"})
+    _m, text = run_logged(run_asm, tmp_path, body, HCR_NV | HCR_NV1 | HCR_AT, {"sysreg"})
     lines = [x for x in text.splitlines() if x.startswith("trap to")]
     assert lines[:3] == [
         "trap to EL2: MRS x5, VBAR_EL1 at EL1 (NV-21, HCR_EL2.{NV,NV1}={1,1})",
@@ -40,7 +40,7 @@ def test_nv15_21_17_each_trap_names_its_rule(run_asm, tmp_path):
 
 
 def test_nv06_json_log_carries_the_reason(run_asm, tmp_path):
-    m, text = run_logged(run_asm, tmp_path, "    mrs x5, hcr_el2\n", HCR_NV, {"int"}, fmt="json")
+    _m, text = run_logged(run_asm, tmp_path, "    mrs x5, hcr_el2\n", HCR_NV, {"int"}, fmt="json")
     events = [json.loads(x) for x in text.splitlines()]
     entries = [e for e in events if e["event"] == "exception.entry" and e.get("reason")]
     assert entries[0]["reason"] == "trap to EL2: MRS x5, HCR_EL2 at EL1 (NV-06, HCR_EL2.NV=1)"
