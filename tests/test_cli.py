@@ -423,7 +423,8 @@ def test_d_plugins_logs_registrations_in_order(images):
     registered = [line.split()[2].rstrip(":") for line in stderr_lines(proc) if line.startswith("plugins: registered")]
     # the registration order of a max machine: builtins first, each by entry-point name
     assert registered == [name for name, _ in make_machine().pm.list_name_plugin()]
-    assert registered[:2] == ["cpu_models", "mmu"]
+    assert registered == sorted(registered)  # all builtins here: by entry-point name
+    assert {"cpu_models", "mmu"} <= set(registered)
 
 
 def test_d_help_lists_categories():

@@ -8,6 +8,7 @@ real programs and the expected syndromes come from syndromes.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -40,8 +41,19 @@ def program(body: str) -> str:
     )
 
 
+# the contract's mechanism alone: the feature plugins of the tree (PAN, FEAT_NV and FEAT_NV2) stay
+# off, so that the stand-in plugins below are the only ones answering
+BASE_CPU = "max,pan=off,nv=off"
+
+
+@pytest.fixture
+def run_asm(run_asm):
+    return functools.partial(run_asm, cpu=BASE_CPU)
+
+
 def start(source: str, **config) -> object:
     """A machine with `source` loaded, not yet run."""
+    config.setdefault("cpu", BASE_CPU)
     m = make_machine(**config)
     m.load(str(assemble(source)))
     m.cpu.x[31] = STACK_TOP
