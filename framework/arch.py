@@ -395,6 +395,116 @@ OSLSR_OSLK = 1 << 1
 OSLSR_OSLM1 = 1 << 3
 
 
+# ---- GICv3 (gicv3-virt.md) ------------------------------------------------------------------------
+
+# ICC_SRE_ELx: the system-register interface is always on (SRE, DFB, DIB; Enable at EL2)
+ICC_SRE_SRE = 1 << 0
+ICC_SRE_DFB = 1 << 1
+ICC_SRE_DIB = 1 << 2
+ICC_SRE_ENABLE = 1 << 3
+
+# ICC_CTLR_EL1 (and ICV_CTLR_EL1)
+ICC_CTLR_CBPR = 1 << 0
+ICC_CTLR_EOIMODE = 1 << 1
+ICC_CTLR_PMHE = 1 << 6
+ICC_CTLR_PRIBITS = Field(8, 3)
+ICC_CTLR_IDBITS = Field(11, 3)
+ICC_CTLR_A3V = 1 << 15
+
+ICC_PMR_PRIORITY = Field(0, 8)
+ICC_BPR_BINARYPOINT = Field(0, 3)
+ICC_IGRPEN_ENABLE = 1 << 0
+ICC_INTID = Field(0, 24)  # IAR, EOIR, DIR, HPPIR
+
+# ICC_SGI0R_EL1, ICC_SGI1R_EL1, ICC_ASGI1R_EL1
+ICC_SGIR_TARGETLIST = Field(0, 16)
+ICC_SGIR_AFF1 = Field(16, 8)
+ICC_SGIR_INTID = Field(24, 4)
+ICC_SGIR_AFF2 = Field(32, 8)
+ICC_SGIR_IRM = 1 << 40
+ICC_SGIR_RS = Field(44, 4)
+ICC_SGIR_AFF3 = Field(48, 8)
+
+ICH_HCR_EN = 1 << 0
+ICH_HCR_UIE = 1 << 1
+ICH_HCR_LRENPIE = 1 << 2
+ICH_HCR_NPIE = 1 << 3
+ICH_HCR_VGRP0EIE = 1 << 4
+ICH_HCR_VGRP0DIE = 1 << 5
+ICH_HCR_VGRP1EIE = 1 << 6
+ICH_HCR_VGRP1DIE = 1 << 7
+ICH_HCR_TC = 1 << 10
+ICH_HCR_TALL0 = 1 << 11
+ICH_HCR_TALL1 = 1 << 12
+ICH_HCR_TSEI = 1 << 13
+ICH_HCR_TDIR = 1 << 14
+ICH_HCR_EOICOUNT = Field(27, 5)
+
+ICH_VTR_LISTREGS = Field(0, 5)
+ICH_VTR_TDS = 1 << 19
+ICH_VTR_NV4 = 1 << 20
+ICH_VTR_A3V = 1 << 21
+ICH_VTR_SEIS = 1 << 22
+ICH_VTR_IDBITS = Field(23, 3)
+ICH_VTR_PREBITS = Field(26, 3)
+ICH_VTR_PRIBITS = Field(29, 3)
+
+ICH_VMCR_VENG0 = 1 << 0
+ICH_VMCR_VENG1 = 1 << 1
+ICH_VMCR_VACKCTL = 1 << 2
+ICH_VMCR_VFIQEN = 1 << 3
+ICH_VMCR_VCBPR = 1 << 4
+ICH_VMCR_VEOIM = 1 << 9
+ICH_VMCR_VBPR1 = Field(18, 3)
+ICH_VMCR_VBPR0 = Field(21, 3)
+ICH_VMCR_VPMR = Field(24, 8)
+
+ICH_LR_VINTID = Field(0, 32)
+ICH_LR_PINTID = Field(32, 13)
+ICH_LR_EOI = 1 << 41
+ICH_LR_PRIORITY = Field(48, 8)
+ICH_LR_NMI = 1 << 59
+ICH_LR_GROUP = 1 << 60
+ICH_LR_HW = 1 << 61
+ICH_LR_STATE = Field(62, 2)
+
+ICH_MISR_EOI = 1 << 0
+ICH_MISR_U = 1 << 1
+ICH_MISR_LRENP = 1 << 2
+ICH_MISR_NP = 1 << 3
+ICH_MISR_VGRP0E = 1 << 4
+ICH_MISR_VGRP0D = 1 << 5
+ICH_MISR_VGRP1E = 1 << 6
+ICH_MISR_VGRP1D = 1 << 7
+
+# ICH_AP<g>R<n>_EL2 / ICC_AP<g>R<n>_EL1: one bit per group priority; in AP1R0, an NMI is active
+# (FEAT_GICv3_NMI)
+ICH_APR_PRIORITIES = Field(0, 32)
+ICH_AP1R_NMI = 1 << 63
+
+# distributor and redistributor registers (MMIO)
+GICD_CTLR_ENABLEGRP0 = 1 << 0
+GICD_CTLR_ENABLEGRP1 = 1 << 1
+GICD_CTLR_ARE = 1 << 4
+GICD_CTLR_DS = 1 << 6
+GICD_CTLR_RWP = 1 << 31
+GICD_TYPER_ITLINESNUMBER = Field(0, 5)
+GICD_TYPER_NMI = 1 << 9
+GICD_TYPER_SECURITYEXTN = 1 << 10
+GICD_TYPER_LPIS = 1 << 17
+GICD_TYPER_IDBITS = Field(19, 5)
+GICD_TYPER_A3V = 1 << 24
+GICD_TYPER_NO1N = 1 << 25
+GICD_IROUTER_IRM = 1 << 31
+GICD_PIDR2_ARCHREV = Field(4, 4)
+GICR_TYPER_PLPIS = 1 << 0
+GICR_TYPER_LAST = 1 << 4
+GICR_TYPER_PROCESSOR_NUMBER = Field(8, 16)
+GICR_TYPER_COMMONLPIAFF = Field(24, 2)
+GICR_TYPER_AFFINITY = Field(32, 32)
+GICR_WAKER_PROCESSORSLEEP = 1 << 1
+GICR_WAKER_CHILDRENASLEEP = 1 << 2
+
 # ---- effective values -------------------------------------------------------------------------------
 
 # Behave as 0 while TGE = 1, whatever E2H (Arm ARM HCR_EL2.TGE)

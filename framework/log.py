@@ -29,6 +29,7 @@ CATEGORIES = {
     "op": "the generated Python source of every translated block (QEMU -d op)",
     "mmu": "translation table walks and MMU faults",
     "sysreg": "system-register traps and redirections, each with the rule that decided it",
+    "gic": "interrupt-controller state changes: pending, activate, EOI, list registers, maintenance",
     "unimp": "accesses to unimplemented system registers and PSTATE fields, unallocated instructions",
     "guest_errors": "guest mistakes the emulator tolerates (bad semihosting calls, bad UART offsets...)",
     "plugins": "plugin registration, and every hook decision a plugin answered (which plugin, what answer)",

@@ -94,10 +94,15 @@ class Interrupts:
         self.virtual_sources: list[Callable[[CPUState], set[str]]] = []
 
     # ---- inputs ------------------------------------------------------------------------
-    def set_line(self, kind: str, level: bool) -> None:
+    def set_line(self, kind: str, level: bool, *, kick: bool = True) -> None:
+        """Drive a physical input. ``kick=False`` leaves the run loop alone: the level is
+        looked at the next time it looks anyway (a controller changed by an MMIO store,
+        which cannot end its block, so that delivery does not depend on block boundaries).
+        """
         if self.lines[kind] != level:
             self.lines[kind] = level
-            self.machine.engine.kick()
+            if kick:
+                self.machine.engine.kick()
 
     def set_ppi(self, intid: int, level: bool) -> None:
         """A kernel device's private peripheral interrupt (timer INTIDs 26-30) changed level."""

@@ -9,12 +9,12 @@ from framework.testing import STACK_TOP, assemble, make_machine
 from framework.testing import with_stop_vectors as with_vectors
 
 
-def run_both(source: str, max_insns: int = 100_000, wrap: bool = True):
+def run_both(source: str, max_insns: int = 100_000, wrap: bool = True, cpu: str = "max"):
     """Run the same program translated and one instruction per block; return both machines."""
     elf = assemble(source, wrap=wrap)
     machines = []
     for single in (False, True):
-        m = make_machine(one_insn_per_block=single)
+        m = make_machine(cpu, one_insn_per_block=single)
         m.load(str(elf))
         m.cpu.x[31] = STACK_TOP
         m.stop = m.run(max_insns)
@@ -220,7 +220,7 @@ def test_counter_read_inside_a_loop_block_sees_the_exact_instruction_count():
 
 
 def test_timer_interrupt_is_taken_at_the_same_instruction_in_both_modes():
-    # the EL2 physical timer (PPI 26, wired straight to the IRQ line without a GIC) fires
+    # the EL2 physical timer (PPI 26, wired straight to the IRQ line: gicv3=off) fires
     # 1000 ns after it is armed; with HCR_EL2.IMO the IRQ goes to EL2's IRQ vector (+0x280)
     src = """
     adr x9, irq_vectors
@@ -248,7 +248,7 @@ irq_vectors:
     mrs x21, cntpct_el0
     b _armnv_exit
 """
-    translated, single = run_both(src, max_insns=10_000)
+    translated, single = run_both(src, max_insns=10_000, cpu="max,gicv3=off")
     assert translated.stop.kind == single.stop.kind == "exit"
     assert state(translated) == state(single)
     assert translated.cpu.x[21] >= 1000
@@ -256,7 +256,8 @@ irq_vectors:
 
 def test_exception_traces_and_counters_are_identical_in_both_modes(tmp_path):
     # -d int (as JSON lines) and the always-on counters of a run with synchronous exceptions
-    # and a timer interrupt must not depend on how the code was split into blocks
+    # and a timer interrupt (straight to the IRQ line: gicv3=off) must not depend on how the code
+    # was split into blocks
     elf = assemble("""
     adr x9, tvec
     msr vbar_el2, x9
@@ -291,7 +292,9 @@ tvec:
     runs = []
     for single in (False, True):
         log = tmp_path / f"int-{single}.json"
-        m = make_machine(one_insn_per_block=single, debug=frozenset({"int"}), log_format="json", log_file=str(log))
+        m = make_machine(
+            "max,gicv3=off", one_insn_per_block=single, debug=frozenset({"int"}), log_format="json", log_file=str(log)
+        )
         m.load(str(elf))
         m.cpu.x[31] = STACK_TOP
         stop = m.run(100_000)

@@ -22,7 +22,19 @@ from .conftest import (
     vectors,
 )
 
+
 # every entry reads the counter first, then stops the machine with ELR in x13 and the offset in x14
+@pytest.fixture
+def run_asm(run_asm):
+    """`run_asm` on a board without an interrupt controller (gicv3=off) unless a test names a CPU:
+    the timers' PPIs then drive the IRQ line directly, which is what these tests take."""
+
+    def run(source: str, cpu: str = "max,gicv3=off", **kw):
+        return run_asm(source, cpu=cpu, **kw)
+
+    return run
+
+
 TIMESTAMP_VECTORS = """
     .balign 2048
 tvec:
