@@ -37,6 +37,16 @@ OFFSET = 0x10000  # CNTVOFF_EL2 used below: the virtual count runs 0x10000 behin
 ISTATUS, ENABLE, IMASK = 4, 1, 2
 
 
+@pytest.fixture
+def run_asm(run_asm):
+    """The timers alone: without a GIC (gicv3=off) their interrupt outputs drive the IRQ line."""
+
+    def run(source, *, cpu="max", **kw):
+        return run_asm(source, cpu=f"{cpu},gicv3=off", **kw)
+
+    return run
+
+
 def el2(body: str) -> str:
     return install(2, "vec2") + body + "\n    b _armnv_exit\n" + vectors(2, "vec2")
 
