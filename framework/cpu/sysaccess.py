@@ -87,7 +87,9 @@ def access(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int) -> int:
         machine.stats.to_memory(name)
         if machine.log_sysreg:
             what = describe_access(reg, key, is_read, rt)
-            machine.explain(f"to memory: {what} at EL{cpu.el} -> {decision.va:#x}", rule=decision.rule)
+            why = ", ".join(part for part in (decision.rule, decision.why) if part)
+            text = f"to memory: {what} at EL{cpu.el} -> {decision.va:#x}" + (f" ({why})" if why else "")
+            machine.explain(text, rule=decision.rule)
         if decision.fsc is not None:
             mem.vncr_abort(cpu, decision.va, TranslationFault(decision.fsc), not is_read, pc)
         # a cached decision may also let generated code make the access on RAM (cpu.vfast)

@@ -134,6 +134,7 @@ class ToMemory(Decision):
     va: int
     fsc: int | None = None
     rule: str = ""
+    why: str = ""  # where the address comes from, for the explanation (``VNCR_EL2 + 0x78``)
 
 
 ALLOW = Allow()

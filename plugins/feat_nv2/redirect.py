@@ -85,4 +85,4 @@ def nv2_access(cpu: CPUState, reg: SysReg | None, key: int, is_read: bool) -> De
         if type(decision) is not Allow:
             return decision
     va, fsc = vncr_address(cpu.sr["VNCR_EL2"], slot.offset)
-    return ToMemory(va, fsc=fsc)
+    return ToMemory(va, fsc=fsc, rule="NV2-04", why=f"VNCR_EL2 + {slot.offset:#x}")

@@ -72,8 +72,8 @@ def test_nv2_05_d_sysreg_explains_each_access_made_to_memory(run_asm, tmp_path):
     assert m.stop.kind == "exit" and m.cpu.el == 1
     lines = [line for line in log.read_text().splitlines() if "to memory" in line]
     assert len(lines) == 3
-    assert f"to memory: MSR HCR_EL2, x3 at EL1 -> {VNCR + 0x78:#x}" in lines[0]
-    assert f"to memory: MRS x5, SCTLR_EL12 at EL1 -> {VNCR + 0x110:#x}" in lines[1]
+    assert f"to memory: MSR HCR_EL2, x3 at EL1 -> {VNCR + 0x78:#x} (NV2-04, VNCR_EL2 + 0x78)" in lines[0]
+    assert f"to memory: MRS x5, SCTLR_EL12 at EL1 -> {VNCR + 0x110:#x} (NV2-04, VNCR_EL2 + 0x110)" in lines[1]
     assert f"MRS x6, HCR_EL2 at EL1 -> {VNCR + 0x78:#x}" in lines[2]
 
 
