@@ -49,6 +49,25 @@ def trapped_to_el2(m) -> bool:
     return m.cpu.el == 2 and m.cpu.sr["ESR_EL2"] >> 26 != 0
 
 
+def table_guest_start(results: int, *, setup: str = "", loads: str = "") -> str:
+    """The start of a table guest: VBAR_EL2 = vec2, VBAR_EL1 = vec1, `setup` at EL2, HCR_EL2 from x21,
+    x20 = `results`, `loads`, then ERET to `el1_code` at EL1h. The guest defines the labels."""
+    return f"""
+    adr x0, vec2
+    msr vbar_el2, x0
+    adr x0, vec1
+    msr vbar_el1, x0
+{setup}    msr hcr_el2, x21
+    isb
+    ldr x20, ={results:#x}
+{loads}    mov x0, #0x3c5
+    msr spsr_el2, x0
+    adr x0, el1_code
+    msr elr_el2, x0
+    eret
+"""
+
+
 def encodings() -> list[dict[str, str]]:
     """The op1 = 4/5 encodings of the rules reference (NV-06 table), one dict per row."""
     path = Path(__file__).with_name("el2_encodings.csv")

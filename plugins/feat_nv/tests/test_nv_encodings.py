@@ -22,6 +22,7 @@ from plugins.feat_nv.tests.guest import (
     HCR_RW,
     encodings,
     sysreg_esr,
+    table_guest_start,
 )
 
 RESULTS = 0x4060_0000
@@ -102,19 +103,9 @@ def accesses(rows):
 
 def guest_source(words: list[int]) -> str:
     insns = "\n".join(f"    .inst {w:#010x}" for w in words)
-    return f"""
-    adr x0, vec2
-    msr vbar_el2, x0
-    adr x0, vec1
-    msr vbar_el1, x0
-    msr hcr_el2, x21
-    isb
-    ldr x20, ={RESULTS:#x}
-    mov x0, #0x3c5
-    msr spsr_el2, x0
-    adr x0, el1_code
-    msr elr_el2, x0
-    eret
+    return (
+        table_guest_start(RESULTS)
+        + f"""
 el1_code:
 {insns}
     hvc #2
@@ -154,6 +145,7 @@ hvc_call:
     msr spsr_el2, x10
     eret
 """
+    )
 
 
 def run_table(run_asm, cpu: str, hcr: int):

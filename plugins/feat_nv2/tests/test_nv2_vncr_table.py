@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.feat_nv.tests.guest import ESR_UNDEF, HCR_NV, HCR_NV1, HCR_NV2, HCR_RW, sysreg_esr
+from plugins.feat_nv.tests.guest import ESR_UNDEF, HCR_NV, HCR_NV1, HCR_NV2, HCR_RW, sysreg_esr, table_guest_start
 from plugins.feat_nv2.tests.guest import SENTINEL, VNCR, exists, key_word, vncr_rows
 
 RESULTS = 0x4061_0000  # (ELR, ESR) pairs of the exceptions, in order
@@ -66,23 +66,11 @@ def code(m, rows: list[dict], nv1: bool) -> list[int]:
 def guest_source(words: list[int], nv2: bool) -> str:
     insns = "\n".join(f"    .inst {w:#010x}" for w in words)
     vncr = f"    ldr x0, ={VNCR:#x}\n    msr vncr_el2, x0\n" if nv2 else ""
-    return f"""
-    adr x0, vec2
-    msr vbar_el2, x0
-    adr x0, vec1
-    msr vbar_el1, x0
-    ldr x0, ={CPACR_NO_TRAPS:#x}
-    msr cpacr_el1, x0
-{vncr}    msr hcr_el2, x21
-    isb
-    ldr x20, ={RESULTS:#x}
-    ldr x19, ={READBACK:#x}
-    ldr x18, ={VALUES:#x}
-    mov x0, #0x3c5
-    msr spsr_el2, x0
-    adr x0, el1_code
-    msr elr_el2, x0
-    eret
+    setup = f"    ldr x0, ={CPACR_NO_TRAPS:#x}\n    msr cpacr_el1, x0\n{vncr}"
+    loads = f"    ldr x19, ={READBACK:#x}\n    ldr x18, ={VALUES:#x}\n"
+    return (
+        table_guest_start(RESULTS, setup=setup, loads=loads)
+        + f"""
 el1_code:
 {insns}
     hvc #2
@@ -119,6 +107,7 @@ hvc_call:
     msr spsr_el2, x10
     eret
 """
+    )
 
 
 def run_rows(run_asm, cpu: str, nv1: bool):
