@@ -52,7 +52,7 @@ enum {
 };
 
 /* Virtual EL2 registers that have no VNCR slot: they trap even with NV2. */
-enum { X_CPTR, X_MDCR, X_CNTHCTL, X_CNTKCTL, X_HPFAR, X_VBAR_EL2, X_NR };
+enum { X_CPTR, X_MDCR, X_CNTHCTL, X_CNTKCTL, X_HPFAR, X_NR };
 
 static u64 vncr_page[512] __attribute__((aligned(4096)));
 static u64 ext[X_NR];
@@ -110,6 +110,10 @@ static u64 shadow_level1[512] __attribute__((aligned(4096)));
 static u64 shadow_pool[SHADOW_TABLES][512] __attribute__((aligned(4096)));
 static int shadow_used;
 static u64 shadow_of_vttbr; /* the virtual VTTBR_EL2 the shadow was built for */
+
+/* HCR_EL2 trap controls L0 takes over from L1's virtual HCR_EL2 when it runs L2:
+ * TWI, TWE, TID3, TSC, TVM, TRVM */
+#define HCR_GUEST_TRAPS ((1UL << 13) | (1UL << 14) | (1UL << 18) | (1UL << 19) | (1UL << 26) | (1UL << 30))
 
 static int nv2;
 static int in_l2;
@@ -310,7 +314,8 @@ static void enter_l2(u64 elr, u64 spsr)
     msr(CNTVOFF_EL2, VREG(V_CNTVOFF));
     if (VREG(V_VTTBR) != shadow_of_vttbr)
         shadow_reset();
-    msr(HCR_EL2, hcr_l2);
+    /* L0's own controls, plus the traps L1 asked for: those exits will be L1's */
+    msr(HCR_EL2, hcr_l2 | (VREG(V_HCR) & HCR_GUEST_TRAPS));
     msr(VTTBR_EL2, (u64)shadow_level1 | VMID_L2 << 48);
     msr(ELR_EL2, elr);
     msr(SPSR_EL2, spsr);
@@ -379,10 +384,10 @@ static const struct {
     {ENC(3, 4, 12, 11, 7), V_ICH_VMCR},   {ENC(3, 4, 1, 1, 2), EXT + X_CPTR},
     {ENC(3, 4, 1, 1, 1), EXT + X_MDCR},   {ENC(3, 4, 14, 1, 0), EXT + X_CNTHCTL},
     {ENC(3, 5, 14, 1, 0), EXT + X_CNTKCTL}, {ENC(3, 4, 6, 0, 4), EXT + X_HPFAR},
-    {ENC(3, 4, 12, 0, 0), EXT + X_VBAR_EL2},
 };
 
-/* L1's EL2 exception registers are the real EL1 ones (as NV2 makes them). */
+/* L1's EL2 exception registers are the real EL1 ones (as NV2 makes them), and so is its
+ * VBAR_EL2: L1 is a VHE hypervisor, for which VBAR_EL1 and VBAR_EL2 name one register. */
 static int el2_exception_reg(u32 enc, int is_read, u64 *val)
 {
 #define EXC_REG(enc_, real)                                                                        \
@@ -397,6 +402,7 @@ static int el2_exception_reg(u32 enc, int is_read, u64 *val)
     EXC_REG(ENC(3, 4, 4, 0, 0), SPSR_EL12)
     EXC_REG(ENC(3, 4, 5, 2, 0), ESR_EL12)
     EXC_REG(ENC(3, 4, 6, 0, 0), FAR_EL12)
+    EXC_REG(ENC(3, 4, 12, 0, 0), VBAR_EL12)
     return 0;
 }
 

@@ -12,8 +12,10 @@
     .text
     .global l1_entry
 l1_entry:
+    /* VBAR_EL2 has no VNCR slot: this traps to L0 even with NV2. (With E2H = 1,
+     * KVM writes the same register as VBAR_EL1, which would not trap.) */
     adr x0, l1_vectors
-    msr vbar_el1, x0            /* L1's VBAR_EL2: with E2H = 1 the EL1 name is the EL2 register */
+    msr vbar_el2, x0
     isb
     bl l1_main
     b .
