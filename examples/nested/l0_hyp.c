@@ -441,8 +441,8 @@ static void emulate_eret(void)
     u64 spsr = mrs(SPSR_EL12), elr = mrs(ELR_EL12);
     u64 el = (spsr >> 2) & 3;
 
-    if (spsr & 0x10)
-        panic("L1 returns to AArch32", spsr);
+    if ((spsr & 0x10) || el == 3)
+        panic("L1 returns to AArch32 or EL3", spsr);
     if (el == 2) {
         msr(ELR_EL2, elr);
         msr(SPSR_EL2, (spsr & ~0xcUL) | 0x4);
