@@ -10,6 +10,8 @@ it by the VMID in VTTBR_EL2 at that moment.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from framework.machine import Machine
 from framework.testing import make_machine
 
 IMAGE = Path(__file__).resolve().parent.parent / "examples" / "images" / "nested.elf"
+ARMNV = Path(sys.executable).parent / "armnv"
 MAX_INSNS = 20_000_000
 L0_PANIC_STATUS = 0x4C
 MODES = {"nv2": "max", "nv": "max,nv2=off"}
@@ -127,3 +130,10 @@ def test_nv01_l0_panics_with_status_0x4c_on_a_cpu_without_nv():
     assert (r.exit_kind, r.exit_code) == ("exit", L0_PANIC_STATUS)
     assert r.output.startswith("L0 panic: the CPU has no FEAT_NV ESR=")
     assert "hello from L2 userspace" not in r.output
+
+
+def test_nested_armnv_run_exits_0_with_l2_output_on_stdout():
+    proc = subprocess.run([str(ARMNV), "run", str(IMAGE)], capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert b"\nhello from L2 userspace\n" in proc.stdout
+    assert proc.stderr == b""

@@ -11,10 +11,8 @@
  * access traps and L0 performs the same load or store. Registers without a
  * slot in that page live in `ext`.
  */
-#include "nested.h"
+#include "l0.h"
 
-#define VMID_L1 1UL
-#define VMID_L2 2UL
 #define L0_PANIC_STATUS 0x4c
 
 /* VNCR page offsets (Arm ARM, "VNCR_EL2 offsets"; armnv's vncr.csv) */
@@ -99,18 +97,6 @@ static u64 l1_ctx[I_NR];
     X(ICH_AP1R0_EL2, V_ICH_AP1R0)                                                                  \
     X(ICH_VMCR_EL2, V_ICH_VMCR)
 
-/* stage 2 of L1 (VMID 1): L1's and L2's memory, identity mapped, and the UART */
-static u64 s2_l1_level1[512] __attribute__((aligned(4096)));
-static u64 s2_l1_dev[512] __attribute__((aligned(4096)));
-static u64 s2_l1_ram[512] __attribute__((aligned(4096)));
-
-/* the shadow stage 2 of L2 (VMID 2): L1's stage 2 composed with L0's, filled on demand */
-#define SHADOW_TABLES 8
-static u64 shadow_level1[512] __attribute__((aligned(4096)));
-static u64 shadow_pool[SHADOW_TABLES][512] __attribute__((aligned(4096)));
-static int shadow_used;
-static u64 shadow_of_vttbr; /* the virtual VTTBR_EL2 the shadow was built for */
-
 /* HCR_EL2 trap controls L0 takes over from L1's virtual HCR_EL2 when it runs L2:
  * TWI, TWE, TID3, TSC, TVM, TRVM */
 #define HCR_GUEST_TRAPS ((1UL << 13) | (1UL << 14) | (1UL << 18) | (1UL << 19) | (1UL << 26) | (1UL << 30))
@@ -146,7 +132,7 @@ static void __attribute__((noreturn)) semihosting_exit(u64 status)
         ;
 }
 
-static void __attribute__((noreturn)) panic(const char *what, u64 esr)
+void l0_panic(const char *what, u64 esr)
 {
     puts0("L0 panic: ");
     puts0(what);
@@ -157,131 +143,7 @@ static void __attribute__((noreturn)) panic(const char *what, u64 esr)
 void l0_bad_vector(u64 *frame)
 {
     (void)frame;
-    panic("exception at EL2", mrs(ESR_EL2));
-}
-
-/* ---- stage 2 ------------------------------------------------------------------------------ */
-
-static u64 *new_table(void)
-{
-    if (shadow_used == SHADOW_TABLES)
-        panic("shadow stage 2 full", 0);
-    u64 *t = shadow_pool[shadow_used++];
-    for (int i = 0; i < 512; i++)
-        t[i] = 0;
-    return t;
-}
-
-static void shadow_reset(void)
-{
-    for (int i = 0; i < 512; i++)
-        shadow_level1[i] = 0;
-    shadow_used = 0;
-    shadow_of_vttbr = VREG(V_VTTBR);
-    __asm__ volatile("dsb ishst\n tlbi alle1\n dsb ish\n isb" ::: "memory");
-}
-
-struct s2_leaf {
-    u64 out;   /* output address of `ipa` */
-    int shift; /* log2 of the size of the block or page that maps it */
-    u64 desc;  /* the leaf descriptor */
-};
-
-/*
- * Walk a stage-2 table (4 KiB granule, VTCR_EL2.SL0 start level) for `ipa`.
- * `table_pa` turns a table's address into one L0 can read.
- */
-static int s2_walk(u64 vttbr, u64 vtcr, u64 ipa, u64 (*table_pa)(u64), struct s2_leaf *leaf)
-{
-    int level = 2 - (int)((vtcr >> 6) & 3);
-    u64 table = vttbr & S2_ADDR_MASK & ~1UL;
-
-    if ((vtcr & 0xc000) != 0 || level < 0)
-        panic("stage 2 walk: only the 4 KiB granule is supported", vtcr);
-    for (;; level++) {
-        int shift = 12 + 9 * (3 - level);
-        u64 pa = table_pa(table);
-        if (pa == ~0UL)
-            return 0;
-        u64 desc = ((volatile u64 *)pa)[(ipa >> shift) & 511];
-        if (!(desc & S2_VALID))
-            return 0;
-        if (level < 3 && (desc & 3) == S2_TABLE) {
-            table = desc & S2_ADDR_MASK;
-            continue;
-        }
-        if (level == 3 && (desc & 3) != S2_PAGE)
-            return 0;
-        u64 size = 1UL << shift;
-        leaf->out = (desc & S2_ADDR_MASK & ~(size - 1)) | (ipa & (size - 1));
-        leaf->shift = shift;
-        leaf->desc = desc;
-        return 1;
-    }
-}
-
-static u64 l0_phys(u64 pa)
-{
-    return pa;
-}
-
-/* L1's IPAs are L0's stage 2 of L1 away from physical addresses. */
-static u64 l1_ipa_to_pa(u64 ipa)
-{
-    struct s2_leaf leaf;
-
-    if (!s2_walk((u64)s2_l1_level1, VTCR_4G_L1, ipa, l0_phys, &leaf))
-        return ~0UL;
-    return leaf.out;
-}
-
-/*
- * A stage-2 fault of L2 at `ipa`: if L1 maps the address (and L0 maps L1's
- * output), install the combined translation in the shadow table and return 1;
- * return 0 when the fault is L1's to handle.
- */
-static int shadow_fill(u64 ipa)
-{
-    struct s2_leaf l1, l0;
-    u64 vhcr = VREG(V_HCR);
-
-    if (vhcr & HCR_VM) {
-        if (!s2_walk(VREG(V_VTTBR), VREG(V_VTCR), ipa, l1_ipa_to_pa, &l1))
-            return 0;
-    } else {
-        l1.out = ipa;
-        l1.shift = 30;
-        l1.desc = S2_AP_RW | S2_MEM_NORMAL | S2_SH_INNER;
-    }
-    if (!s2_walk((u64)s2_l1_level1, VTCR_4G_L1, l1.out, l0_phys, &l0))
-        panic("L1 maps L2 to memory L1 does not own", l1.out);
-    int shift = l1.shift < l0.shift ? l1.shift : l0.shift;
-    if (shift > 21)
-        shift = 21;
-    u64 size = 1UL << shift;
-    u64 attrs = (l1.desc & (0xfUL << 2 | 3UL << 8)) | (l1.desc & l0.desc & S2_AP_RW) | S2_AF |
-                ((l1.desc | l0.desc) & S2_XN);
-    u64 desc = (l0.out & ~(size - 1) & S2_ADDR_MASK) | attrs;
-
-    if (ipa >> 32)
-        return 0;
-    u64 *l2t = (u64 *)(shadow_level1[ipa >> 30] & S2_ADDR_MASK);
-    if (!(shadow_level1[ipa >> 30] & S2_VALID)) {
-        l2t = new_table();
-        shadow_level1[ipa >> 30] = (u64)l2t | S2_TABLE;
-    }
-    if (shift == 21) {
-        l2t[(ipa >> 21) & 511] = desc | S2_BLOCK;
-    } else {
-        u64 *l3t = (u64 *)(l2t[(ipa >> 21) & 511] & S2_ADDR_MASK);
-        if (!(l2t[(ipa >> 21) & 511] & S2_VALID)) {
-            l3t = new_table();
-            l2t[(ipa >> 21) & 511] = (u64)l3t | S2_TABLE;
-        }
-        l3t[(ipa >> 12) & 511] = desc | S2_PAGE;
-    }
-    dsb();
-    return 1;
+    l0_panic("exception at EL2", mrs(ESR_EL2));
 }
 
 /* ---- world switch ------------------------------------------------------------------------- */
@@ -312,11 +174,9 @@ static void enter_l2(u64 elr, u64 spsr)
     VGIC_STATE(LOAD_FROM_PAGE)
     msr(ICH_HCR_EL2, VREG(V_ICH_HCR));
     msr(CNTVOFF_EL2, VREG(V_CNTVOFF));
-    if (VREG(V_VTTBR) != shadow_of_vttbr)
-        shadow_reset();
     /* L0's own controls, plus the traps L1 asked for: those exits will be L1's */
     msr(HCR_EL2, hcr_l2 | (VREG(V_HCR) & HCR_GUEST_TRAPS));
-    msr(VTTBR_EL2, (u64)shadow_level1 | VMID_L2 << 48);
+    msr(VTTBR_EL2, shadow_vttbr(VREG(V_VTTBR)));
     msr(ELR_EL2, elr);
     msr(SPSR_EL2, spsr);
     isb();
@@ -346,7 +206,7 @@ static void exit_to_l1(u64 vector, u64 esr, u64 far, u64 hpfar)
     }
     msr(CNTVOFF_EL2, 0);
     msr(HCR_EL2, hcr_l1);
-    msr(VTTBR_EL2, (u64)s2_l1_level1 | VMID_L1 << 48);
+    msr(VTTBR_EL2, stage2_l1_vttbr());
     msr(ELR_EL2, l1_ctx[I_V_VBAR] + vector);
     msr(SPSR_EL2, PSTATE_EL1H_MASKED);
     isb();
@@ -416,15 +276,15 @@ static void emulate_sysreg(u64 *frame, u64 esr)
     if ((enc >> 20) == 1) {
         /* TLBI (op0 = 1) by L1 on its stage 2: the shadow built from it is stale */
         if (((enc >> 14) & 7) != 4 || ((enc >> 10) & 15) != 8)
-            panic("unhandled system instruction from L1", esr);
-        shadow_reset();
+            l0_panic("unhandled system instruction from L1", esr);
+        shadow_reset(VREG(V_VTTBR));
     } else if (!el2_exception_reg(enc, is_read, &val)) {
         u64 *where = 0;
         for (unsigned i = 0; i < sizeof vregs / sizeof vregs[0]; i++)
             if (vregs[i].enc == enc)
                 where = vregs[i].where >= EXT ? &ext[vregs[i].where - EXT] : &VREG(vregs[i].where);
         if (!where)
-            panic("unhandled system register access from L1", esr);
+            l0_panic("unhandled system register access from L1", esr);
         if (is_read)
             val = *where;
         else
@@ -442,7 +302,7 @@ static void emulate_eret(void)
     u64 el = (spsr >> 2) & 3;
 
     if ((spsr & 0x10) || el == 3)
-        panic("L1 returns to AArch32 or EL3", spsr);
+        l0_panic("L1 returns to AArch32 or EL3", spsr);
     if (el == 2) {
         msr(ELR_EL2, elr);
         msr(SPSR_EL2, (spsr & ~0xcUL) | 0x4);
@@ -456,8 +316,8 @@ static void l1_hypercall(u64 *frame, u64 esr)
     if (frame[0] == PSCI_SYSTEM_OFF)
         semihosting_exit(0);
     if (frame[0] == HVC_L1_FAILED)
-        panic("L1 failed", frame[1]);
-    panic("unknown hypercall from L1", esr);
+        l0_panic("L1 failed", frame[1]);
+    l0_panic("unknown hypercall from L1", esr);
 }
 
 void l0_sync_lower(u64 *frame)
@@ -470,7 +330,7 @@ void l0_sync_lower(u64 *frame)
             u64 hpfar = mrs(HPFAR_EL2), far = mrs(FAR_EL2);
             u64 ipa = (hpfar & 0xffffffffff0UL) << 8 | (far & 0xfff);
             /* a translation fault may only be missing from the shadow; anything else is L1's */
-            if ((esr & 0x3c) == 0x04 && shadow_fill(ipa))
+            if ((esr & 0x3c) == 0x04 && shadow_fill(ipa, VREG(V_HCR), VREG(V_VTTBR), VREG(V_VTCR)))
                 return;
             exit_to_l1(0x400, esr, far, hpfar);
             return;
@@ -490,7 +350,7 @@ void l0_sync_lower(u64 *frame)
         l1_hypercall(frame, esr);
         break;
     default:
-        panic("cannot decode the trap from L1", esr);
+        l0_panic("cannot decode the trap from L1", esr);
     }
 }
 
@@ -502,12 +362,12 @@ void l0_irq_lower(u64 *frame)
     if (intid >= 1020)
         return;
     if (intid != VTIMER_INTID)
-        panic("unexpected interrupt", intid);
+        l0_panic("unexpected interrupt", intid);
     if (in_l2) {
         /* L2's virtual timer: L1's virtual HCR_EL2.IMO makes it L1's to inject. The
          * switch to L1 loads L1's timer, which lowers the line before the EOI. */
         if (!(VREG(V_HCR) & HCR_IMO))
-            panic("L2 timer interrupt with virtual HCR_EL2.IMO = 0", intid);
+            l0_panic("L2 timer interrupt with virtual HCR_EL2.IMO = 0", intid);
         exit_to_l1(0x480, 0, 0, 0);
     } else {
         msr(CNTV_CTL_EL02, mrs(CNTV_CTL_EL02) | CNT_CTL_IMASK);
@@ -539,18 +399,6 @@ static void gic_init(void)
     isb();
 }
 
-static void stage2_init(void)
-{
-    s2_l1_level1[0] = (u64)s2_l1_dev | S2_TABLE;
-    s2_l1_level1[1] = (u64)s2_l1_ram | S2_TABLE;
-    s2_l1_dev[UART_BASE >> 21] = UART_BASE | S2_BLOCK | S2_MEM_DEVICE | S2_AP_RW | S2_AF | S2_XN;
-    for (u64 pa = 0x40200000; pa < 0x40800000; pa += 1UL << 21)
-        s2_l1_ram[(pa >> 21) & 511] = pa | S2_BLOCK | S2_MEM_NORMAL | S2_AP_RW | S2_SH_INNER | S2_AF;
-    dsb();
-    msr(VTCR_EL2, VTCR_4G_L1);
-    msr(VTTBR_EL2, (u64)s2_l1_level1 | VMID_L1 << 48);
-}
-
 void l0_main(void)
 {
     u64 nv = (mrs(ID_AA64MMFR2_EL1) >> 24) & 0xf;
@@ -558,7 +406,7 @@ void l0_main(void)
     msr(HCR_EL2, HCR_E2H | HCR_RW);
     isb();
     if (nv == 0)
-        panic("the CPU has no FEAT_NV", nv);
+        l0_panic("the CPU has no FEAT_NV", nv);
     nv2 = nv >= 2;
     hcr_l2 = HCR_E2H | HCR_RW | HCR_AMO | HCR_IMO | HCR_FMO | HCR_VM;
     hcr_l1 = hcr_l2 | HCR_NV | (nv2 ? HCR_NV2 : 0);
