@@ -29,7 +29,7 @@ from framework.arch import (
     describe_hcr,
 )
 from framework.bus import Bus
-from framework.cpu.decisions import DirectCalls, Implemented
+from framework.cpu.decisions import DirectCalls, EntryHookTable, Implemented
 from framework.cpu.exceptions import illegal_state
 from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
@@ -133,6 +133,8 @@ class Machine:
         from framework.cpu.exceptions import restorable_bits
 
         self.restorable_pstate = restorable_bits(self)
+        # whether exception entry applies the kernel's SCTLR_ELx-driven PSTATE rules (SSBS, ALLINT)
+        self.entry_sctlr_rules = bool({"ssbs", "nmi"} & self.features)
         self.reset()
         self.hook.armnv_machine_built(machine=self)
         self.symbols = SymbolTable()
@@ -175,6 +177,8 @@ class Machine:
         """Recompute what the kernel derives from the set of hook implementations."""
         self.implements = Implemented.of(self.hook)
         self.direct = DirectCalls.of(self.hook, monitored="plugins" in self.debug)
+        self.entry_table = EntryHookTable(self.hook, monitored="plugins" in self.debug)
+        self.cpu.entry_hooks = None
         self.mem.has_translate_hook = self.implements.translate
         self.mem.has_pan_hook = self.implements.pan_active
 

@@ -289,6 +289,7 @@ class MemorySystem:
         cpu.dcache.clear()
         cpu.dfast.clear()
         cpu.vfast.clear()
+        cpu.entry_hooks = None
 
     def drop_el2_accesses(self) -> None:
         """Forget every redirected access generated code makes on RAM (a translation may change)."""

@@ -87,6 +87,9 @@ class CPUState:
     # accesses redirected to memory (ToMemory) whose doubleword generated code reads or writes
     # in RAM itself: (RAM offset >> 3, the per-register counter, the register's name)
     vfast: dict[int, Any] = attrs.field(factory=dict)
+    # the exception entry/return hook implementations that matter under the current
+    # configuration (framework.cpu.decisions.entry_hooks), None until resolved again
+    entry_hooks: Any = None
     machine: Any = None
 
     # ---- stack pointer banking -------------------------------------------------
