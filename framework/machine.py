@@ -87,6 +87,8 @@ class Machine:
         self.cache_decisions = not ({"sysreg", "plugins"} & self.debug)
         # why the next exception is taken (a decision's explanation), shown by -d int
         self.pending_reason: str | None = None
+        # trapped MRS/MSR/SYS by decision-cache key: (EC 0x18 syndrome, name counted by --stats)
+        self.trapped_accesses: dict[int, tuple[int, str]] = {}
 
         # ---- plugins and features
         self.catalog = plugins.discover()

@@ -41,7 +41,7 @@ from framework.cpu import syndrome as syn
 
 # the module, not its names: traps -> exceptions -> decisions is an import cycle
 from framework.cpu import traps
-from framework.cpu.exceptions import e2h_view, sync_exception, undefined
+from framework.cpu.exceptions import e2h_view, take_exception, undefined
 from framework.cpu.state import M64
 from framework.cpu.sysregs import ALLOW, UNDEF, Allow, Decision, SysReg, Trap, Undef
 from framework.plugins import ENTRY_HOOKS, ONLY_WHEN
@@ -205,7 +205,7 @@ def take(cpu: CPUState, decision: Decision, pc: int, trap_esr: int, what: str = 
         machine.stats.trap(decision.el, decision.rule, name or what)
         if machine.log_int or machine.log_sysreg:
             machine.explain(explain_trap(cpu, decision, what), rule=decision.rule)
-        return sync_exception(cpu, trap_esr if decision.esr is None else decision.esr, pc, decision.el)
+        return take_exception(cpu, decision.el, trap_esr if decision.esr is None else decision.esr, pc)
     if isinstance(decision, Undef):
         return undefined(cpu, pc)
     raise TypeError(f"a decision that takes no exception cannot be taken: {decision!r}")
@@ -330,13 +330,16 @@ def exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr:
     return spsr
 
 
+_SCTLR = ("SCTLR_EL1", "SCTLR_EL1", "SCTLR_EL2", "SCTLR_EL3")
+
+
 def entry_pstate_rules(cpu: CPUState, target_el: int) -> None:
     """The kernel's feature rules for PSTATE on exception entry: SSBS and ALLINT (syndromes.md §10).
 
     Asked only on a machine with one of the features (``machine.entry_sctlr_rules``).
     """
     features = cpu.machine.features
-    sctlr = cpu.sr[f"SCTLR_EL{target_el}"]
+    sctlr = cpu.sr[_SCTLR[target_el]]
     if "ssbs" in features:
         cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
     if "nmi" in features:

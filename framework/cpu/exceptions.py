@@ -221,7 +221,10 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     target = cpu.pc = sr[elr_name] & M64
     if machine.log_int:
         machine.log_return(el, cpu.el, target, spsr)
-    machine.pstate_changed()
+    # machine.pstate_changed(), written out
+    machine.mem.switch(cpu)
+    if machine.interrupts.maybe_pending(cpu):
+        machine.engine.kick()
     if cpu.il:
         machine.engine.kick()  # the next instruction takes the Illegal Execution state exception
     return target
