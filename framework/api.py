@@ -5,7 +5,9 @@ from three places only:
 
 * ``from framework import hookimpl`` — `hookimpl`, the marker of hook
   implementations (also importable from here; the hooks themselves are
-  specified in `framework.hookspecs`);
+  specified in `framework.hookspecs`), and from here `only_when`, which tells
+  the kernel under which configuration an exception entry or ERET hook
+  implementation can matter at all;
 * ``framework.api`` — this module: the names below, grouped by what they are
   for;
 * ``framework.arch`` — the vocabulary of architectural register fields
@@ -103,7 +105,7 @@ from framework.cpu.sysregs import (
 from framework.cpu.traps import el0_enabled, ttlb_check
 from framework.isa.table import decoder
 from framework.machine import Machine
-from framework.plugins import ADVERTISED, EVERY_MODEL, CpuModel, Feature, IdField
+from framework.plugins import ADVERTISED, EVERY_MODEL, CpuModel, Feature, IdField, only_when
 from framework.vmem import (
     REGIME_EL2,
     REGIME_EL10,
@@ -150,6 +152,7 @@ __all__ = [
     "in_host",
     "kernel_decision",
     "make_key",
+    "only_when",
     "reg",
     "regime_of",
     "split_key",

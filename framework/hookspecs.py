@@ -51,6 +51,17 @@ Hooks run on *events*, never per instruction: a pluggy call costs about a
 microsecond, an emulated instruction far less. The kernel only calls a
 decision hook at all when some registered plugin implements it.
 
+The exception entry and return hooks (`armnv_exception_entry`,
+`armnv_entry_pstate`, `armnv_eret`) run on every exception, so the kernel
+calls their implementations directly (in pluggy's order, without its
+per-call machinery) and only those that can matter under the current
+configuration: an implementation marked with ``framework.api.only_when``
+(a predicate on configuration registers, e.g. HCR_EL2.NV = 1) is left out
+while its predicate is false; the predicates are asked once per
+configuration (again after a write to a register marked ``config`` or
+``decides``, or a new plugin). An implementation without the mark is
+always called.
+
 Where state lives
 -----------------
 Plugins hold no global mutable state (two machines may run in one process).
@@ -226,6 +237,11 @@ def armnv_exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int
     for interrupts). Return the new SPSR value, or None to keep ``spsr``.
     Example: FEAT_NV reports EL2 in SPSR_EL1.M for EL1 → EL1 exceptions
     taken while HCR_EL2.NV == 1 (nv.md NV-27, nv2.md NV2-11).
+
+    Called on every exception entry, so mark an implementation that can
+    answer only under some configuration with ``only_when`` (FEAT_NV's:
+    while HCR_EL2.NV = 1): while its predicate is false it is not called.
+    Unmarked implementations are always called.
     """
 
 
@@ -233,9 +249,12 @@ def armnv_exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int
 def armnv_entry_pstate(cpu: CPUState, target_el: int) -> None:
     """PSTATE was set for an exception entry to ``target_el``: apply feature rules.
 
-    Every implementation is called (notification). Example: FEAT_PAN sets
-    PSTATE.PAN from SCTLR_ELx.SPAN (pan.md §3). The kernel's own rules
-    (DAIF, UAO, BTYPE, SSBS, ALLINT — syndromes.md §10) have already run.
+    Every implementation is called (notification), except one marked with
+    ``only_when`` whose predicate is false under the current configuration.
+    Example: FEAT_PAN sets PSTATE.PAN from SCTLR_ELx.SPAN (pan.md §3), and
+    is marked to be called only while some entry can set it (an SPAN bit
+    is 0). The kernel's own rules (DAIF, UAO, BTYPE, SSBS, ALLINT —
+    syndromes.md §10) have already run.
     """
 
 
@@ -251,7 +270,9 @@ def armnv_eret(cpu: CPUState, pc: int) -> Decision | None:
           ERETs to EL2 this way (nv.md NV-15); the kernel counts the trap;
         * ``Undef()`` — UNDEFINED (EC 0x00).
 
-    Only FEAT_NV is expected to answer.
+    Only FEAT_NV is expected to answer; its implementation is marked
+    ``only_when`` HCR_EL2.NV = 1, so with NV = 0 an ERET asks nobody.
+    Unmarked implementations are asked on every ERET at EL1 and EL2.
     """
 
 

@@ -29,7 +29,7 @@ from framework.arch import (
     describe_hcr,
 )
 from framework.bus import Bus
-from framework.cpu.decisions import DirectCalls, Implemented
+from framework.cpu.decisions import DirectCalls, EntryHookTable, Implemented
 from framework.cpu.exceptions import illegal_state
 from framework.cpu.interrupts import Interrupts
 from framework.cpu.regdefs import base_registers
@@ -87,6 +87,8 @@ class Machine:
         self.cache_decisions = not ({"sysreg", "plugins"} & self.debug)
         # why the next exception is taken (a decision's explanation), shown by -d int
         self.pending_reason: str | None = None
+        # trapped MRS/MSR/SYS by decision-cache key: (EC 0x18 syndrome, name counted by --stats)
+        self.trapped_accesses: dict[int, tuple[int, str]] = {}
 
         # ---- plugins and features
         self.catalog = plugins.discover()
@@ -133,6 +135,8 @@ class Machine:
         from framework.cpu.exceptions import restorable_bits
 
         self.restorable_pstate = restorable_bits(self)
+        # whether exception entry applies the kernel's SCTLR_ELx-driven PSTATE rules (SSBS, ALLINT)
+        self.entry_sctlr_rules = bool({"ssbs", "nmi"} & self.features)
         self.reset()
         self.hook.armnv_machine_built(machine=self)
         self.symbols = SymbolTable()
@@ -175,6 +179,8 @@ class Machine:
         """Recompute what the kernel derives from the set of hook implementations."""
         self.implements = Implemented.of(self.hook)
         self.direct = DirectCalls.of(self.hook, monitored="plugins" in self.debug)
+        self.entry_table = EntryHookTable(self.hook, monitored="plugins" in self.debug)
+        self.cpu.entry_hooks = None
         self.mem.has_translate_hook = self.implements.translate
         self.mem.has_pan_hook = self.implements.pan_active
 

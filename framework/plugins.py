@@ -30,6 +30,7 @@ import functools
 import importlib.metadata
 from collections.abc import Callable, Iterable
 from types import ModuleType
+from typing import Any
 
 import attrs
 import pluggy
@@ -55,6 +56,38 @@ def implemented_hooks(plugin: object) -> list[str]:
     return sorted(
         name for name in dir(plugin) if name.startswith("armnv_") and hasattr(getattr(plugin, name), IMPL_MARK)
     )
+
+
+# ---- hook implementations the kernel may skip ----------------------------------------------
+
+ONLY_WHEN = "armnv_only_when"
+# the hooks `only_when` applies to, with the arguments the kernel passes them, in order
+ENTRY_HOOKS = {
+    "armnv_exception_entry": ("cpu", "from_el", "target_el", "spsr", "esr"),
+    "armnv_entry_pstate": ("cpu", "target_el"),
+    "armnv_eret": ("cpu", "pc"),
+}
+
+
+def only_when(predicate: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark an exception entry or ERET hook implementation as able to matter only while `predicate`.
+
+    ``@only_when(lambda cpu: cpu.sr["HCR_EL2"] & HCR_NV)`` next to ``@hookimpl``: the
+    kernel asks ``predicate(cpu)`` once per configuration (again after a write to a
+    register marked ``config`` or ``decides``, or a new plugin) and, while it is false,
+    does not call the implementation, which must then have nothing to say (None; for
+    ``armnv_entry_pstate``, no change). The predicate may read only such registers and
+    ``cpu.machine.features``, never PSTATE or data values. It applies to
+    ``armnv_exception_entry``, ``armnv_entry_pstate`` and ``armnv_eret`` (a mark on
+    another hook is an error when the plugin is registered); an implementation without
+    it is always called.
+    """
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(fn, ONLY_WHEN, predicate)
+        return fn
+
+    return mark
 
 
 # ---- declarations ------------------------------------------------------------------------
@@ -459,6 +492,14 @@ def register(pm: pluggy.PluginManager, plugin: object, name: str, adapt: Adapter
     """Register `plugin` as `name` on `pm` (through `adapt` if given), checked against the contract."""
     if pm.has_plugin(name):
         raise ArmnvError(f"a plugin named {name!r} is already registered")
+    misplaced = [
+        h for h in implemented_hooks(plugin) if h not in ENTRY_HOOKS and hasattr(getattr(plugin, h), ONLY_WHEN)
+    ]
+    if misplaced:
+        raise ArmnvError(
+            f"plugin {name!r} marks {', '.join(misplaced)} with only_when, which applies only to "
+            + ", ".join(ENTRY_HOOKS)
+        )
     try:
         pm.register(adapt(name, plugin) if adapt is not None else plugin, name=name)
         pm.check_pending()

@@ -223,8 +223,8 @@ class MemorySystem:
         # (nothing is cached in the TLBs while it is set, so every access comes through here)
         self.watch: Callable[[CPUState, int, int, bool, int], None] | None = None
         self._hcr_seen = 0
-        # (EL, PAN) -> context, valid until the next configuration write (see switch)
-        self._recent: dict[tuple[int, int], Context] = {}
+        # EL << 1 | PAN -> context, valid until the next configuration write (see switch)
+        self._recent: dict[int, Context] = {}
         # access decisions by EL (they depend on nothing else but configuration registers):
         # every context of an EL shares them, dropped together by `drop_decisions`
         self.decisions: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
@@ -258,7 +258,9 @@ class MemorySystem:
         Between two writes of configuration registers the context depends only on
         PSTATE.EL and PSTATE.PAN, so exception entry and return find it in `_recent`.
         """
-        ctx = self._recent.get((cpu.el, cpu.pan))
+        el = cpu.el
+        recent = (el << 1) | cpu.pan
+        ctx = self._recent.get(recent)
         if ctx is None:
             key = self.context_key(cpu)
             ctx = self.contexts.get(key)
@@ -269,15 +271,15 @@ class MemorySystem:
                 ctx = self.contexts[key] = Context(regime=key[5], asid=key[6], vmid=key[7])
                 if self.has_pan_hook:
                     ctx.pan_active = bool(self.machine.hook.armnv_pan_active(cpu=cpu))
-            self._recent[(cpu.el, cpu.pan)] = ctx
+            self._recent[recent] = ctx
         self.current = ctx
         cpu.tlb_r = ctx.tlb_r
         cpu.tlb_w = ctx.tlb_w
         cpu.vcache = ctx.vcache
         cpu.vcache1 = ctx.vcache1
-        cpu.dcache = self.decisions[cpu.el]
-        cpu.dfast = self.fast[cpu.el]
-        cpu.vfast = self.vfast[cpu.el]
+        cpu.dcache = self.decisions[el]
+        cpu.dfast = self.fast[el]
+        cpu.vfast = self.vfast[el]
 
     def drop_decisions(self, cpu: CPUState) -> None:
         """Forget every cached access decision (a control they read was written)."""
@@ -289,6 +291,7 @@ class MemorySystem:
         cpu.dcache.clear()
         cpu.dfast.clear()
         cpu.vfast.clear()
+        cpu.entry_hooks = None
 
     def drop_el2_accesses(self) -> None:
         """Forget every redirected access generated code makes on RAM (a translation may change)."""

@@ -31,6 +31,7 @@ run at events (an access, an exception, an ERET), never per instruction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -40,9 +41,10 @@ from framework.cpu import syndrome as syn
 
 # the module, not its names: traps -> exceptions -> decisions is an import cycle
 from framework.cpu import traps
-from framework.cpu.exceptions import e2h_view, sync_exception, undefined
+from framework.cpu.exceptions import e2h_view, take_exception, undefined
 from framework.cpu.state import M64
 from framework.cpu.sysregs import ALLOW, UNDEF, Allow, Decision, SysReg, Trap, Undef
+from framework.plugins import ENTRY_HOOKS, ONLY_WHEN
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
 
 @attrs.define(frozen=True, slots=True)
 class Implemented:
-    """Which decision hooks (and entry notifications) some registered plugin implements.
+    """Which decision hooks some registered plugin implements (the entry/return hooks: `EntryHookTable`).
 
     The kernel calls none of the others: a pluggy call costs about a microsecond even
     with no implementation.
@@ -58,9 +60,6 @@ class Implemented:
 
     sysreg_access: bool = False
     current_el: bool = False
-    exception_entry: bool = False
-    entry_pstate: bool = False
-    eret: bool = False
     msr_immediate: bool = False
     unprivileged_el: bool = False
     translate: bool = False
@@ -108,12 +107,9 @@ def direct_call(caller: Any) -> Any:
 
 @attrs.define(slots=True)
 class DirectCalls:
-    """`direct_call` of the hooks on the exception entry and return path."""
+    """`direct_call` of the access-decision hook (asked once per access and configuration)."""
 
     sysreg_access: Any
-    exception_entry: Any
-    entry_pstate: Any
-    eret: Any
 
     @classmethod
     def of(cls, hook: Any, *, monitored: bool = False) -> DirectCalls:
@@ -121,6 +117,76 @@ class DirectCalls:
         if monitored:
             return cls(**{f.name: getattr(hook, f"armnv_{f.name}") for f in attrs.fields(cls)})
         return cls(**{f.name: direct_call(getattr(hook, f"armnv_{f.name}")) for f in attrs.fields(cls)})
+
+
+# ---- the exception entry and return hooks, resolved per configuration ---------------------------
+
+
+def _positional(fn: Callable[..., Any], argnames: tuple[str, ...], spec: tuple[str, ...]) -> Callable[..., Any]:
+    # an implementation taking the specification's arguments in its order is called as it is
+    if argnames == spec:
+        return fn
+    picks = tuple(spec.index(n) for n in argnames)
+    return lambda *args: fn(*[args[i] for i in picks])
+
+
+@attrs.define(frozen=True, slots=True)
+class EntryHooks:
+    """The implementations of the entry/return hooks that may matter under one configuration.
+
+    Each is a tuple of callables taking the hook's arguments positionally (`ENTRY_HOOKS`),
+    in pluggy's calling order; an empty tuple means nobody is asked.
+    """
+
+    exception_entry: tuple[Callable[..., Any], ...] = ()
+    entry_pstate: tuple[Callable[..., Any], ...] = ()
+    eret: tuple[Callable[..., Any], ...] = ()
+
+
+class EntryHookTable:
+    """Every implementation of the entry/return hooks with its `only_when` predicate.
+
+    Built when the machine's set of hooks changes; `resolve` picks, for the current
+    configuration, the ones `EntryHooks` holds. Hooks with wrappers, and every hook while
+    ``-d plugins`` watches the calls, keep pluggy's own call (never filtered).
+    """
+
+    def __init__(self, hook: Any, *, monitored: bool = False) -> None:
+        self.rows: dict[str, list[tuple[Callable[..., Any], Callable[[CPUState], Any] | None]]] = {}
+        for name, spec in ENTRY_HOOKS.items():
+            caller = getattr(hook, name)
+            impls = caller.get_hookimpls()
+            if not impls:
+                self.rows[name] = []
+            elif monitored or any(i.hookwrapper or getattr(i, "wrapper", False) for i in impls):
+                self.rows[name] = [(_pluggy_call(caller, spec), None)]
+            else:
+                self.rows[name] = [
+                    (_positional(i.function, tuple(i.argnames), spec), getattr(i.function, ONLY_WHEN, None))
+                    for i in reversed(impls)
+                ]
+        self.fixed = all(pred is None for row in self.rows.values() for _, pred in row)
+        self._all = self._pick(None)
+
+    def _pick(self, cpu: CPUState | None) -> EntryHooks:
+        picked = {
+            name[len("armnv_") :]: tuple(fn for fn, pred in row if pred is None or cpu is None or pred(cpu))
+            for name, row in self.rows.items()
+        }
+        return EntryHooks(**picked)
+
+    def resolve(self, cpu: CPUState) -> EntryHooks:
+        """The implementations that may matter under the CPU's current configuration."""
+        return self._all if self.fixed else self._pick(cpu)
+
+
+def _pluggy_call(caller: Any, spec: tuple[str, ...]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        result = caller(**dict(zip(spec, args, strict=True)))
+        # a firstresult hook answers the value itself; a notification's list means nothing here
+        return None if isinstance(result, list) else result
+
+    return call
 
 
 # ---- carrying a decision out --------------------------------------------------------------------
@@ -139,7 +205,7 @@ def take(cpu: CPUState, decision: Decision, pc: int, trap_esr: int, what: str = 
         machine.stats.trap(decision.el, decision.rule, name or what)
         if machine.log_int or machine.log_sysreg:
             machine.explain(explain_trap(cpu, decision, what), rule=decision.rule)
-        return sync_exception(cpu, trap_esr if decision.esr is None else decision.esr, pc, decision.el)
+        return take_exception(cpu, decision.el, trap_esr if decision.esr is None else decision.esr, pc)
     if isinstance(decision, Undef):
         return undefined(cpu, pc)
     raise TypeError(f"a decision that takes no exception cannot be taken: {decision!r}")
@@ -243,27 +309,49 @@ def _fast_entry(cpu: CPUState, ck: int, target: SysReg, is_read: bool) -> None:
 # ---- exception entry and return ------------------------------------------------------------------
 
 
+def entry_hooks(cpu: CPUState) -> EntryHooks:
+    """The entry/return hook implementations that may matter under the current configuration.
+
+    Resolved once per configuration: `framework.vmem.MemorySystem.drop_decisions` (every
+    write to a ``config`` or ``decides`` register, a new plugin, a run starting) forgets it.
+    """
+    hooks = cpu.entry_hooks
+    if hooks is None:
+        hooks = cpu.entry_hooks = cpu.machine.entry_table.resolve(cpu)
+    return hooks
+
+
 def exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr: int | None) -> int:
     """The value SPSR_<target_el> gets on exception entry (the PSTATE `spsr`, unless a plugin says)."""
-    machine = cpu.machine
-    if machine.implements.exception_entry:
-        new = machine.direct.exception_entry(cpu=cpu, from_el=from_el, target_el=target_el, spsr=spsr, esr=esr)
+    for fn in (cpu.entry_hooks or entry_hooks(cpu)).exception_entry:
+        new = fn(cpu, from_el, target_el, spsr, esr)
         if new is not None:
             return new
     return spsr
 
 
-def entry_pstate(cpu: CPUState, target_el: int) -> None:
-    """Feature rules for PSTATE on exception entry (syndromes.md §10), then the plugins' rules."""
-    machine = cpu.machine
-    features = machine.features
-    sctlr = cpu.sr[f"SCTLR_EL{target_el}"]
+_SCTLR = ("SCTLR_EL1", "SCTLR_EL1", "SCTLR_EL2", "SCTLR_EL3")
+
+
+def entry_pstate_rules(cpu: CPUState, target_el: int) -> None:
+    """The kernel's feature rules for PSTATE on exception entry: SSBS and ALLINT (syndromes.md §10).
+
+    Asked only on a machine with one of the features (``machine.entry_sctlr_rules``).
+    """
+    features = cpu.machine.features
+    sctlr = cpu.sr[_SCTLR[target_el]]
     if "ssbs" in features:
         cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
     if "nmi" in features:
         cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
-    if machine.implements.entry_pstate:
-        machine.direct.entry_pstate(cpu=cpu, target_el=target_el)
+
+
+def entry_pstate(cpu: CPUState, target_el: int) -> None:
+    """Feature rules for PSTATE on exception entry (syndromes.md §10), then the plugins' rules."""
+    if cpu.machine.entry_sctlr_rules:
+        entry_pstate_rules(cpu, target_el)
+    for fn in (cpu.entry_hooks or entry_hooks(cpu)).entry_pstate:
+        fn(cpu, target_el)
 
 
 def eret(cpu: CPUState, pc: int) -> Decision:
@@ -274,9 +362,8 @@ def eret(cpu: CPUState, pc: int) -> Decision:
     """
     if cpu.el == 0:
         return UNDEF
-    machine = cpu.machine
-    if machine.implements.eret:
-        decision = machine.direct.eret(cpu=cpu, pc=pc)
+    for fn in (cpu.entry_hooks or entry_hooks(cpu)).eret:
+        decision = fn(cpu, pc)
         if decision is not None:
             return decision
     return ALLOW
@@ -339,9 +426,13 @@ def sctlr_a(cpu: CPUState) -> bool:
 
 __all__ = [
     "DirectCalls",
+    "EntryHookTable",
+    "EntryHooks",
     "Implemented",
     "current_el",
+    "entry_hooks",
     "entry_pstate",
+    "entry_pstate_rules",
     "eret",
     "exception_entry",
     "implemented",

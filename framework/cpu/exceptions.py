@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework.arch import (
+    ESR_EC,
     HCR_E2H,
     HCR_RW,
     HCR_TGE,
@@ -84,6 +85,9 @@ def sync_target(cpu: CPUState) -> int:
 
 # the registers an exception entry to EL1 / EL2 writes and reads, by target EL
 _BANKED = {el: tuple(f"{r}_EL{el}" for r in ("SPSR", "ELR", "ESR", "FAR", "VBAR")) for el in (1, 2)}
+# SPSR_ELx, ELR_ELx by the EL an ERET is made at
+_RETURN_REGS = (None, ("SPSR_EL1", "ELR_EL1"), ("SPSR_EL2", "ELR_EL2"), None)
+_EC_SHIFT, _EC_ONES = ESR_EC.shift, ESR_EC.ones
 
 
 def take_exception(
@@ -99,14 +103,22 @@ def take_exception(
 
     Returns the new PC (also stored in cpu.pc).
     """
+    # Every exception a guest takes comes through here: the hook implementations that can
+    # matter under this configuration are resolved once per configuration (`entry_hooks`),
+    # and the kernel's own steps are written out instead of called.
     machine = cpu.machine
     from_el = cpu.el
+    hooks = cpu.entry_hooks or decisions.entry_hooks(cpu)
+    spsr = cpu.pstate_bits()
+    for fn in hooks.exception_entry:
+        new = fn(cpu, from_el, target_el, spsr, esr)
+        if new is not None:
+            spsr = new
+            break
     if target_el == from_el:
-        offset = 0x200 if cpu.spsel else 0x000
+        offset = (0x200 if cpu.spsel else 0x000) + vector
     else:
-        offset = 0x400
-    offset += vector
-    spsr = decisions.exception_entry(cpu, from_el, target_el, cpu.pstate_bits(), esr)
+        offset = 0x400 + vector
     sr = cpu.sr
     spsr_name, elr_name, esr_name, far_name, vbar_name = _BANKED[target_el]
     sr[spsr_name] = spsr
@@ -115,21 +127,30 @@ def take_exception(
         sr[esr_name] = esr
     if far is not None:
         sr[far_name] = far & M64
-    # new PSTATE (syndromes.md §10)
-    cpu.select_sp(target_el, 1)
+    # new PSTATE (syndromes.md §10); the stack pointer banking of `CPUState.select_sp`
+    x = cpu.x
+    sp_el = cpu.sp_el
+    sp_el[from_el if cpu.spsel else 0] = x[31]
+    cpu.el = target_el
+    cpu.spsel = 1
+    x[31] = sp_el[target_el]
     cpu.daif = _DAIF
     cpu.il = 0
     cpu.ss = 0
     cpu.uao = 0
     cpu.btype = 0
     cpu.excl = None
-    decisions.entry_pstate(cpu, target_el)
-    cpu.pc = (sr[vbar_name] & _VBA) + offset
-    machine.stats.exception(esr, vector, from_el, target_el)
+    if machine.entry_sctlr_rules:
+        decisions.entry_pstate_rules(cpu, target_el)
+    for fn in hooks.entry_pstate:
+        fn(cpu, target_el)
+    pc = cpu.pc = (sr[vbar_name] & _VBA) + offset
+    machine.stats.exceptions[(-vector if esr is None else (esr >> _EC_SHIFT) & _EC_ONES, target_el)] += 1
     if machine.log_int:
         machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
-    machine.pstate_changed(may_unmask=False)
-    return cpu.pc
+    # pstate_changed(may_unmask=False): entry masks DAIF and raises the EL, so only the context
+    machine.mem.switch(cpu)
+    return pc
 
 
 def sync_exception(cpu: CPUState, esr: int, pc: int, target_el: int | None = None) -> int:
@@ -183,8 +204,8 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     """
     el = cpu.el
     sr = cpu.sr
-    spsr = sr[f"SPSR_EL{el}"]
-    target = sr[f"ELR_EL{el}"]
+    spsr_name, elr_name = _RETURN_REGS[el]
+    spsr = sr[spsr_name]
     machine = cpu.machine
     restored = spsr & machine.restorable_pstate
     if sr["MDSCR_EL1"] & MDSCR_SS:
@@ -197,13 +218,16 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     else:
         cpu.set_pstate_bits(restored)
     cpu.excl = None
-    cpu.pc = target & M64
+    target = cpu.pc = sr[elr_name] & M64
     if machine.log_int:
-        machine.log_return(el, cpu.el, cpu.pc, spsr)
-    machine.pstate_changed()
+        machine.log_return(el, cpu.el, target, spsr)
+    # machine.pstate_changed(), written out
+    machine.mem.switch(cpu)
+    if machine.interrupts.maybe_pending(cpu):
+        machine.engine.kick()
     if cpu.il:
         machine.engine.kick()  # the next instruction takes the Illegal Execution state exception
-    return cpu.pc
+    return target
 
 
 # SPSR bits that exist only with a feature: an ERET restores them only when it is implemented

@@ -39,6 +39,7 @@ M32 = 0xFFFFFFFF
 # module-level ints for the exception entry/return path
 _NZCV, _DAIF, _BTYPE, _EL = PSTATE_NZCV.mask, PSTATE_DAIF.mask, PSTATE_BTYPE.mask, PSTATE_EL.mask
 _BTYPE_SHIFT, _EL_SHIFT = PSTATE_BTYPE.shift, PSTATE_EL.shift
+_FEATURE_BITS = PSTATE_DIT | PSTATE_UAO | PSTATE_PAN | PSTATE_SS | PSTATE_IL | PSTATE_ALLINT | PSTATE_SSBS | _BTYPE
 
 
 @attrs.define(slots=True, eq=False)
@@ -87,6 +88,9 @@ class CPUState:
     # accesses redirected to memory (ToMemory) whose doubleword generated code reads or writes
     # in RAM itself: (RAM offset >> 3, the per-register counter, the register's name)
     vfast: dict[int, Any] = attrs.field(factory=dict)
+    # the exception entry/return hook implementations that matter under the current
+    # configuration (framework.cpu.decisions.entry_hooks), None until resolved again
+    entry_hooks: Any = None
     machine: Any = None
 
     # ---- stack pointer banking -------------------------------------------------
@@ -131,16 +135,26 @@ class CPUState:
     def set_pstate_bits(self, value: int) -> None:
         """Restore PSTATE from an SPSR value (EL/SP already validated by the caller)."""
         self.nzcv = value & _NZCV
-        self.dit = 1 if value & PSTATE_DIT else 0
-        self.uao = 1 if value & PSTATE_UAO else 0
-        self.pan = 1 if value & PSTATE_PAN else 0
-        self.ss = 1 if value & PSTATE_SS else 0
-        self.il = 1 if value & PSTATE_IL else 0
-        self.allint = 1 if value & PSTATE_ALLINT else 0
-        self.ssbs = 1 if value & PSTATE_SSBS else 0
-        self.btype = (value & _BTYPE) >> _BTYPE_SHIFT
+        if value & _FEATURE_BITS:
+            self.dit = 1 if value & PSTATE_DIT else 0
+            self.uao = 1 if value & PSTATE_UAO else 0
+            self.pan = 1 if value & PSTATE_PAN else 0
+            self.ss = 1 if value & PSTATE_SS else 0
+            self.il = 1 if value & PSTATE_IL else 0
+            self.allint = 1 if value & PSTATE_ALLINT else 0
+            self.ssbs = 1 if value & PSTATE_SSBS else 0
+            self.btype = (value & _BTYPE) >> _BTYPE_SHIFT
+        else:
+            # the usual exception return: none of them set (one test instead of eight)
+            self.dit = self.uao = self.pan = self.ss = self.il = self.allint = self.ssbs = self.btype = 0
         self.daif = value & _DAIF
-        self.select_sp((value & _EL) >> _EL_SHIFT, 1 if value & PSTATE_SP else 0)
+        # select_sp, written out: every exception return comes here
+        x = self.x
+        sp_el = self.sp_el
+        sp_el[self.el if self.spsel else 0] = x[31]
+        el = self.el = (value & _EL) >> _EL_SHIFT
+        spsel = self.spsel = 1 if value & PSTATE_SP else 0
+        x[31] = sp_el[el if spsel else 0]
 
     def now(self) -> int:
         """The exact instruction count at the instruction being executed (for time sources)."""

@@ -79,8 +79,16 @@ def access(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int) -> int:
             return sync_exception(cpu, syn.sysreg_trap_key(key, rt, True), pc)
         return sync_exception(cpu, syn.uncategorized(), pc)
     if isinstance(decision, Trap):
-        what = describe_access(reg, key, is_read, rt)
-        return take(cpu, decision, pc, syn.sysreg_trap_key(key, rt, is_read), what, access_name(key, reg, is_read))
+        # the syndrome and the name --stats counts depend only on the access: made once each
+        ck = (key << 6) | (rt << 1) | is_read
+        known = machine.trapped_accesses.get(ck)
+        if known is None:
+            known = machine.trapped_accesses[ck] = (
+                syn.sysreg_trap_key(key, rt, is_read),
+                access_name(key, reg, is_read),
+            )
+        what = describe_access(reg, key, is_read, rt) if machine.log_int or machine.log_sysreg else ""
+        return take(cpu, decision, pc, known[0], what, known[1])
     if isinstance(decision, ToMemory):
         mem = machine.mem
         name = reg.name if reg is not None else hex(key)

@@ -70,6 +70,9 @@ ERET_TRAP = eret_trap()  # EC 0x1A, ISS 0: the syndrome of a trapped ERET (syndr
 
 
 def _eret(cpu: CPUState, pc: int) -> int:
+    # nobody to ask under this configuration (the common case): straight to the return
+    if cpu.el and not (cpu.entry_hooks or decisions.entry_hooks(cpu)).eret:
+        return exception_return(cpu, pc)
     decision = decisions.eret(cpu, pc)
     if type(decision) is Allow:
         return exception_return(cpu, pc)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from framework.arch import HCR_HCD, HCR_TSC, HCR_TWI, PSTATE_DAIF, SCTLR_NTWI, SCTLR_UMA, hcr_eff
 from framework.cpu import decisions
 from framework.cpu import syndrome as syn
-from framework.cpu.exceptions import sync_exception, sync_target, undefined
+from framework.cpu.exceptions import sync_exception, sync_target, take_exception, undefined
 from framework.cpu.sysaccess import access
 from framework.cpu.sysregs import Allow
 from framework.cpu.traps import el0_enabled
@@ -32,7 +32,7 @@ def _svc(cpu: CPUState, imm: int, pc: int) -> int:
 def _hvc(cpu: CPUState, imm: int, pc: int) -> int:
     if cpu.el == 0 or cpu.sr["HCR_EL2"] & HCR_HCD:
         return undefined(cpu, pc)
-    return sync_exception(cpu, syn.imm16_call(syn.EC_HVC, imm), pc + 4, 2)
+    return take_exception(cpu, 2, syn.imm16_call(syn.EC_HVC, imm), pc + 4)
 
 
 def _smc(cpu: CPUState, imm: int, pc: int) -> int:

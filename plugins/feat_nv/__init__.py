@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.api import ADVERTISED, Feature, IdField, Trap
+from framework.api import ADVERTISED, Feature, IdField, Trap, only_when
 from framework.arch import (
     DESC_AP1,
     DESC_PXN,
@@ -82,7 +82,13 @@ def armnv_current_el(cpu: CPUState) -> int | None:
     return 2 if _nv(cpu) else None
 
 
+def _nv_set(cpu: CPUState) -> int:
+    """HCR_EL2.NV, whatever the EL: while it is 0 no entry or ERET rule of this feature applies."""
+    return cpu.sr["HCR_EL2"] & HCR_NV
+
+
 @hookimpl
+@only_when(_nv_set)
 def armnv_exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr: int | None) -> int | None:
     # NV-27: EL1 -> EL1 with {NV, NV1, NV2} = {1, 0, 0} records EL2 in SPSR_EL1.M[3:2]
     # (NV2-11, the rule with NV2 = 1, is the nv2 feature's)
@@ -96,6 +102,7 @@ ERET_TRAP = Trap(2, rule="NV-15", why="HCR_EL2.NV=1")
 
 
 @hookimpl
+@only_when(_nv_set)
 def armnv_eret(cpu: CPUState, pc: int) -> Decision | None:
     return ERET_TRAP if _nv(cpu) else None
 

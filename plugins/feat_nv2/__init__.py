@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.api import ADVERTISED, Feature, IdField, SysReg, reg
+from framework.api import ADVERTISED, Feature, IdField, SysReg, only_when, reg
 from framework.arch import HCR_NV, HCR_NV2, PSTATE_EL, VNCR_BADDR, VNCR_RESS
 from plugins.feat_nv2.redirect import nv2_access
 
@@ -58,7 +58,12 @@ def armnv_sysreg_access(cpu: CPUState, reg: SysReg | None, key: int, is_read: bo
     return nv2_access(cpu, reg, key, is_read)
 
 
+def _nv_nv2_set(cpu: CPUState) -> bool:
+    return cpu.sr["HCR_EL2"] & (HCR_NV | HCR_NV2) == HCR_NV | HCR_NV2
+
+
 @hookimpl(tryfirst=True)
+@only_when(_nv_nv2_set)
 def armnv_exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr: int | None) -> int | None:
     # NV2-11: EL1 -> EL1 with NV = NV2 = 1 records EL2 in SPSR_EL1.M, whatever NV1 is
     if from_el == 1 and target_el == 1 and cpu.sr["HCR_EL2"] & (HCR_NV | HCR_NV2) == HCR_NV | HCR_NV2:

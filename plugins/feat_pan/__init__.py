@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.api import ADVERTISED, Feature, IdField, SysReg, in_host, reg
+from framework.api import ADVERTISED, Feature, IdField, SysReg, in_host, only_when, reg
 from framework.arch import PSTATE_PAN, SCTLR_SPAN
 
 if TYPE_CHECKING:
@@ -75,7 +75,14 @@ def armnv_msr_immediate(cpu: CPUState, op1: int, op2: int, crm: int) -> bool | N
     return True
 
 
+def _entry_may_set_pan(cpu: CPUState) -> bool:
+    # the entries that can set PAN: to EL1 with SCTLR_EL1.SPAN = 0, to a host EL2 with SCTLR_EL2.SPAN = 0
+    sr = cpu.sr
+    return not sr["SCTLR_EL1"] & SCTLR_SPAN or (in_host(cpu) and not sr["SCTLR_EL2"] & SCTLR_SPAN)
+
+
 @hookimpl
+@only_when(_entry_may_set_pan)
 def armnv_entry_pstate(cpu: CPUState, target_el: int) -> None:
     # PAN §3: entry to EL1, or to EL2 with {E2H, TGE} = {1, 1}, sets PAN unless SCTLR_ELx.SPAN
     if target_el == 2 and not in_host(cpu):
