@@ -468,9 +468,12 @@ def _settle_icount(m: Machine, exc: BaseException) -> None:
 
 
 def _report_stats(m: Machine) -> None:
-    lines = m.stats.lines(m.cpu.icount, m.run_time)
+    virtual_ns = m.clock.now(m.cpu)
+    lines = m.stats.lines(m.cpu.icount, m.run_time, virtual_ns, m.clock.idle)
     if m.config.log_format == "json":
-        m.logger.msg("stats", instructions=m.cpu.icount, seconds=round(m.run_time, 6), lines=lines)
+        m.logger.msg(
+            "stats", instructions=m.cpu.icount, seconds=round(m.run_time, 6), virtual_ns=virtual_ns, lines=lines
+        )
     else:
         m.logger.msg("text", text="\n".join(lines))
 

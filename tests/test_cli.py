@@ -206,6 +206,26 @@ def test_icount_sets_the_virtual_ns_per_instruction(args, ticks):
     assert (proc.returncode, proc.stderr) == (ticks, b"")
 
 
+def test_stats_show_the_virtual_time_and_the_waits():
+    # the EL2 physical timer one second (CNTFRQ ticks) ahead, then WFI: the wait is skipped (no
+    # GIC, so the timer's interrupt reaches the IRQ line and ends the wait)
+    guest = assemble("""
+    mrs x9, cntfrq_el0
+    mrs x10, cntpct_el0
+    add x1, x10, x9
+    msr cnthp_cval_el2, x1
+    mov x2, #1
+    msr cnthp_ctl_el2, x2
+    wfi
+""")
+    proc = armnv("run", "--cpu", "max,gicv3=off", "--stats", guest)
+    assert proc.returncode == 0
+    found = re.search(r"^virtual time: (\d+\.\d{9}) s \((\d+\.\d{9}) s of it waiting\)$", proc.stderr.decode(), re.M)
+    assert found is not None, proc.stderr.decode()
+    total, waiting = float(found[1]), float(found[2])
+    assert total >= 1.0 and 0.99 < waiting < total
+
+
 def test_append_is_the_semihosting_command_line(images):
     proc = armnv("run", images["cmdline"], "--append", "root=/dev/vda quiet")
     assert proc.returncode == 0
