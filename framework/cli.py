@@ -188,6 +188,9 @@ RUN_EPILOG = (
 )
 
 
+ICOUNT_HELP = "Each instruction is 2**N ns of virtual time (default 0); waits skip to the next event."
+
+
 @app.command(epilog=RUN_EPILOG)
 def run(
     image: Annotated[
@@ -203,9 +206,7 @@ def run(
     ] = None,
     icount: Annotated[
         str | None,
-        typer.Option(
-            "-icount", "--icount", metavar="[shift=]N", help="Each instruction is 2**N ns of virtual time (default 0)."
-        ),
+        typer.Option("-icount", "--icount", metavar="[shift=]N[,sleep=off]", help=ICOUNT_HELP),
     ] = None,
     stats: Annotated[bool, typer.Option("--stats", help="Print counters at exit (stderr or -D).")] = False,
     debug: Annotated[

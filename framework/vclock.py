@@ -56,18 +56,33 @@ class VirtualClock:
 
 
 def parse_icount(text: str) -> int:
-    """The shift of ``-icount shift=N`` (or plain ``N``, as QEMU also accepts)."""
-    value = text.strip()
-    key, sep, rest = value.partition("=")
-    if sep:
-        if key.strip() != "shift":
-            raise ArmnvError(f"-icount {text}: unknown setting {key.strip()!r} (known: shift=N)")
-        value = rest.strip()
-    if value == "auto":
-        raise ArmnvError(f"-icount {text}: shift=auto follows the host's speed; armnv's time is exact: give 0-10")
-    if not value.isdecimal() or int(value) > MAX_SHIFT:
-        raise ArmnvError(f"-icount {text}: the shift is a number of 0 to {MAX_SHIFT} (2**N ns per instruction)")
-    return int(value)
+    """The shift of ``-icount shift=N[,sleep=off]`` (or a plain ``N``, as QEMU also accepts).
+
+    ``sleep=off`` is what armnv always does (waits are skipped, never slept on the host),
+    so it is accepted and changes nothing; QEMU's settings that follow the host's clock
+    are refused.
+    """
+    shift = DEFAULT_SHIFT
+    seen = set()
+    for part in text.split(","):
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not sep:
+            key, value = "shift", key
+        if key in seen:
+            raise ArmnvError(f"-icount {text}: {key} given twice")
+        seen.add(key)
+        if key == "sleep":
+            if value != "off":
+                raise ArmnvError(f"-icount {text}: sleep={value}: waits are always skipped in virtual time (sleep=off)")
+            continue
+        if key != "shift":
+            raise ArmnvError(f"-icount {text}: unknown setting {key!r} (known: shift=N, sleep=off)")
+        if value == "auto":
+            raise ArmnvError(f"-icount {text}: shift=auto follows the host's speed; armnv's time is exact: give 0-10")
+        if not value.isdecimal() or int(value) > MAX_SHIFT:
+            raise ArmnvError(f"-icount {text}: the shift is a number of 0 to {MAX_SHIFT} (2**N ns per instruction)")
+        shift = int(value)
+    return shift
 
 
 __all__ = ["DEFAULT_SHIFT", "MAX_SHIFT", "VirtualClock", "parse_icount"]

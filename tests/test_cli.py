@@ -199,7 +199,14 @@ block: .quad 0x20026, 0
 
 
 @pytest.mark.parametrize(
-    ("args", "ticks"), [([], 11), (["-icount", "shift=3"], 88), (["--icount", "3"], 88), (["-icount", "0"], 11)]
+    ("args", "ticks"),
+    [
+        ([], 11),
+        (["-icount", "shift=3"], 88),
+        (["--icount", "3"], 88),
+        (["-icount", "0"], 11),
+        (["-icount", "shift=2,sleep=off"], 44),
+    ],
 )
 def test_icount_sets_the_virtual_ns_per_instruction(args, ticks):
     proc = armnv("run", *args, assemble(COUNTER_TICKS))
