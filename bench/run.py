@@ -121,6 +121,10 @@ def check_trap(n: int, regs: Regs) -> list[str]:
     return _expect(regs, x20=n * (n + 1) // 2, x21=n, x22=n)
 
 
+def check_smc(n: int, regs: Regs) -> list[str]:
+    return _expect(regs, x20=sum(i & 0xFFFF for i in range(1, n + 1)))
+
+
 def check_nv2(n: int, regs: Regs) -> list[str]:
     # the last store to the TPIDR_EL2 slot was of x10, the counter at its last value, 1
     return _expect(regs, x20=n * (n + 1) // 2, x21=1)
@@ -138,6 +142,10 @@ class Workload:
     # a missing feature makes this workload a note rather than a failure
     optional: bool = False
     baseline: str | None = None
+    # code patches per iteration, for the patches-per-second figure
+    patches: int = 0
+    # the part of --insns this workload runs (retranslating code costs far more per instruction)
+    share: float = 1.0
 
     def source(self) -> str:
         return "\n".join((WORKLOAD_DIR / f).read_text() for f in ("common.S", *self.files))
@@ -180,6 +188,14 @@ WORKLOADS = (
         check_mem,
         optional=True,
         baseline="mem",
+    ),
+    Workload(
+        "smc",
+        "self-modifying code: patch a MOVZ, DC CVAU/IC IVAU/ISB, call it",
+        ("smc.S",),
+        check_smc,
+        patches=1,
+        share=0.02,
     ),
 )
 
@@ -344,7 +360,7 @@ def bench_one(w: Workload, args: argparse.Namespace, use_unicorn: bool) -> Resul
         prog = Program.build(w)
         single = args.one_insn_per_block
         base, per = calibrate(prog, one_insn_per_block=single)
-        iters = max(1, round((args.insns - base) / per))
+        iters = max(1, round((args.insns * w.share - base) / per))
         limit = base + iters * per + 1000
         arm = best_of(
             args.repeat, lambda: run_armnv(prog, iters, one_insn_per_block=single, limit=limit, clock=args.clock)
@@ -361,6 +377,8 @@ def bench_one(w: Workload, args: argparse.Namespace, use_unicorn: bool) -> Resul
     if w.exceptions:
         res.exceptions_per_second = w.exceptions * iters / arm.seconds
         res.notes.append(f"{res.exceptions_per_second / 1000:.1f}k exception round trips/s")
+    if w.patches:
+        res.notes.append(f"{w.patches * iters / arm.seconds / 1000:.1f}k code patches/s")
     if not w.unicorn:
         res.notes.append("unicorn: no EL2")
     elif use_unicorn:

@@ -17,14 +17,16 @@ Exit status of ``armnv run``:
     2    bad input, or an output armnv cannot write: one "armnv: error: ..." line
     3    internal error (a bug in armnv): "armnv: internal error: ...", guest PC,
          instruction, CPU state and Python traceback
+    123  the guest is stuck in an exception loop (the same exception at the same PC,
+         again and again, without returning): "armnv: stopped: guest stuck: ..."
     124  --max-insns reached: "armnv: stopped: ..." says where the guest was
     125  the guest can never run again (WFI with no possible wake-up, PSCI CPU_OFF
          of the only CPU): "armnv: stopped: ..."
     130  interrupted (Ctrl-C): "armnv: stopped: interrupted ..."; or killed by the
          debugger (--gdb): "armnv: stopped: killed by the debugger ..."
 
-A guest may exit with 2, 3, 124, 125 or 130 too: armnv's own statuses always
-come with a stderr line starting "armnv: " (for 2, 124, 125 and 130 the last
+A guest may exit with 2, 3, 123, 124, 125 or 130 too: armnv's own statuses always
+come with a stderr line starting "armnv: " (for 2, 123, 124, 125 and 130 the last
 line), a guest's exit never does, so a script can tell them apart.
 
 Output errors: a write to stdout or to the -D file that fails (a full disk,
@@ -53,6 +55,7 @@ from framework import plugins
 from framework.errors import ArmnvError
 from framework.log import LOG_FORMATS, categories_help, parse_categories
 from framework.options import parse_int, parse_size
+from framework.vclock import DEFAULT_SHIFT, parse_icount
 
 if TYPE_CHECKING:
     from framework.engine import StopReason
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_EXCEPTION_LOOP = 123
 EXIT_MAX_INSNS = 124
 EXIT_STUCK = 125
 EXIT_INTERRUPTED = 130
@@ -177,10 +181,14 @@ def _root(
 
 RUN_EPILOG = (
     "Exit status: the guest's semihosting exit status (armnv prints nothing); 2 bad input or an "
-    "unwritable output ('armnv: error: ...'); 3 internal error; 124 --max-insns reached; 125 the "
+    "unwritable output ('armnv: error: ...'); 3 internal error; 123 the guest is stuck in an exception "
+    "loop; 124 --max-insns reached; 125 the "
     "guest can never run again (WFI with no wake-up source, PSCI CPU_OFF of the only CPU); 130 "
     "interrupted, or killed by the debugger. armnv's own statuses come with a stderr line starting 'armnv: '."
 )
+
+
+ICOUNT_HELP = "Each instruction is 2**N ns of virtual time (default 0); waits skip to the next event."
 
 
 @app.command(epilog=RUN_EPILOG)
@@ -195,6 +203,10 @@ def run(
     memory: Annotated[str, typer.Option("--memory", "-m", metavar="SIZE", help="RAM size: 512M, 4G, ...")] = "512M",
     max_insns: Annotated[
         str | None, typer.Option("--max-insns", metavar="N", help="Stop after N instructions (exit 124).")
+    ] = None,
+    icount: Annotated[
+        str | None,
+        typer.Option("-icount", "--icount", metavar="[shift=]N[,sleep=off]", help=ICOUNT_HELP),
     ] = None,
     stats: Annotated[bool, typer.Option("--stats", help="Print counters at exit (stderr or -D).")] = False,
     debug: Annotated[
@@ -241,6 +253,7 @@ def run(
     ram_size = parse_size(memory)
     limit = parse_int("--max-insns", max_insns) if max_insns is not None else None
     address = parse_int("--load-addr", load_addr) if load_addr is not None else None
+    shift = parse_icount(icount) if icount is not None else DEFAULT_SHIFT
     if log_format not in LOG_FORMATS:
         raise ArmnvError(f"--log-format: unknown format {log_format!r} (known: {', '.join(LOG_FORMATS)})")
     if gdb is not None and gdb_default:
@@ -270,6 +283,7 @@ def run(
         append=append,
         image_name=image,
         one_insn_per_block=one_insn_per_block,
+        icount_shift=shift,
         semihosting=semihosting,
     )
     try:
@@ -411,6 +425,7 @@ _STOPS = {
     "poweroff": (0, None),
     "reset": (0, "stopped: the guest asked for a system reset (PSCI SYSTEM_RESET) at {where}"),
     "max-insns": (EXIT_MAX_INSNS, "stopped: --max-insns reached at {where}"),
+    "exception-loop": (EXIT_EXCEPTION_LOOP, "stopped: {message}"),
     "wfi": (EXIT_STUCK, "stopped: {message} at {where}"),
     "cpu-off": (EXIT_STUCK, "stopped: the guest switched off its only CPU (PSCI CPU_OFF) at {where}"),
     "killed": (EXIT_INTERRUPTED, "stopped: killed by the debugger at {where}"),
@@ -454,9 +469,12 @@ def _settle_icount(m: Machine, exc: BaseException) -> None:
 
 
 def _report_stats(m: Machine) -> None:
-    lines = m.stats.lines(m.cpu.icount, m.run_time)
+    virtual_ns = m.clock.now(m.cpu)
+    lines = m.stats.lines(m.cpu.icount, m.run_time, virtual_ns, m.clock.idle)
     if m.config.log_format == "json":
-        m.logger.msg("stats", instructions=m.cpu.icount, seconds=round(m.run_time, 6), lines=lines)
+        m.logger.msg(
+            "stats", instructions=m.cpu.icount, seconds=round(m.run_time, 6), virtual_ns=virtual_ns, lines=lines
+        )
     else:
         m.logger.msg("text", text="\n".join(lines))
 

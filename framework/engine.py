@@ -50,7 +50,7 @@ def _register_source(blk: Block, source: str, filename: str) -> None:
 
 
 class Block:
-    __slots__ = ("__weakref__", "fn", "n", "pa", "pc", "source", "words")
+    __slots__ = ("__weakref__", "code", "fn", "n", "pa", "pc", "source", "words")
 
     def __init__(self, pc: int, pa: int, n: int, fn: Any, source: str, words: list[int]) -> None:
         self.pc = pc
@@ -59,6 +59,8 @@ class Block:
         self.fn = fn
         self.source = source
         self.words = words
+        # the bytes translated, to tell a store that changed them from one that rewrote them
+        self.code = b"".join(w.to_bytes(4, "little") for w in words)
 
 
 @attrs.define(slots=True)
@@ -120,8 +122,8 @@ class Engine:
         n = min(limit, (PAGE - (pa & (PAGE - 1))) >> 2)
         if self.ram_base <= pa and pa + 4 * n <= self.ram_end:
             off = pa - self.ram_base
-            buf = self.machine.bus.ram.buf
-            return [int.from_bytes(buf[off + 4 * i : off + 4 * i + 4], "little") for i in range(n)]
+            # a native 32-bit view, as generated code's loads use (the host is little-endian)
+            return memoryview(self.machine.bus.ram.buf)[off : off + 4 * n].cast("I").tolist()
         return []
 
     def translate(self, pc: int, pa: int, limit: int) -> Block:
@@ -286,21 +288,50 @@ class Engine:
         lst.append(blk)
 
     def code_written(self, ram_off: int, size: int) -> None:
-        """A store hit RAM at ram_off: drop translated blocks on the pages it touched."""
-        first = ram_off >> 12
-        last = (ram_off + size - 1) >> 12
-        for page in range(first, last + 1):
-            blocks = self.code_pages.pop(page, None)
-            if blocks:
-                self.invalidate_blocks(blocks)
+        """RAM at ram_off (`size` bytes) was written: drop the blocks whose bytes it changed.
+
+        Only the blocks overlapping the written bytes are compared, and only those whose
+        instructions differ now go: a store to data next to code, or one that writes back
+        the same instruction, keeps every translation (self-modifying code costs the
+        retranslation of the blocks it really changed).
+        """
+        end = ram_off + size
+        buf = self.machine.bus.ram.buf
+        base = self.ram_base
+        for page in range(ram_off >> 12, ((end - 1) >> 12) + 1):
+            blocks = self.code_pages.get(page)
+            if not blocks:
+                continue
+            stale = []
+            for blk in blocks:
+                off = blk.pa - base
+                lo = max(off, ram_off)
+                hi = min(off + len(blk.code), end)
+                if lo < hi and buf[lo:hi] != blk.code[lo - off : hi - off]:
+                    stale.append(blk)
+            if stale:
+                kept = [blk for blk in blocks if blk not in stale]
+                if kept:
+                    self.code_pages[page] = kept
+                else:
+                    del self.code_pages[page]  # stores to the page may take the fast path again
+                self.invalidate_blocks(stale)
 
     def invalidate_blocks(self, blocks: list[Block]) -> None:
+        """Forget `blocks`: in the caches by PA and in every memory context's caches by VA."""
         for blk in blocks:
             if self.blocks.get(blk.pa) is blk:
                 del self.blocks[blk.pa]
             if self.singles.get(blk.pa) is blk:
                 del self.singles[blk.pa]
-        self.mem.flush_code_caches()
+        cpu = self.cpu
+        caches = [cpu.vcache, cpu.vcache1]
+        for ctx in self.mem.contexts.values():
+            caches += (ctx.vcache, ctx.vcache1)
+        for cache in caches:
+            for blk in blocks:
+                if cache.get(blk.pc) is blk:
+                    del cache[blk.pc]
 
     def flush_all_code(self) -> None:
         """IC IALLU and friends: forget every translation."""

@@ -43,6 +43,8 @@ from framework.hooklog import DecisionLog, describe_access
 from framework.loader import SymbolTable
 from framework.log import LogFile, make_logger
 from framework.stats import Stats
+from framework.stuck import ExceptionLoop
+from framework.vclock import DEFAULT_SHIFT, VirtualClock
 from framework.vmem import MemorySystem
 
 RAM_BASE = 0x4000_0000
@@ -65,6 +67,8 @@ class MachineConfig:
     append: str = ""
     image_name: str = "armnv"
     one_insn_per_block: bool = False
+    # -icount shift=N: each instruction advances virtual time by 2**N ns
+    icount_shift: int = DEFAULT_SHIFT
     # who may make semihosting calls (EL1 and EL2 always, EL0 with userspace=on)
     semihosting: SemihostingConfig = attrs.field(factory=SemihostingConfig)
 
@@ -118,6 +122,10 @@ class Machine:
             for r in contributed or []:
                 self.sysregs.replace(r)
         self.interrupts = Interrupts(self)
+        self.clock = VirtualClock(config.icount_shift)
+        self.exception_loop = ExceptionLoop()
+        # a stop the run loop returns at its next look (a guest stuck in an exception loop)
+        self.stop_request: StopReason | None = None
         self.timer = GenericTimer(self)
         self.mem = MemorySystem(self)
         self.mem.pa_bits = self._pa_bits()
@@ -216,6 +224,8 @@ class Machine:
         cpu.spsel = 1
         cpu.daif = PSTATE_DAIF.mask
         cpu.icount = 0
+        self.clock.reset()
+        self.exception_loop.reset()
         self.mem.switch(cpu)
 
     # ---- loading and running -------------------------------------------------------------
@@ -252,26 +262,35 @@ class Machine:
 
     # ---- the run loop's slow path ----------------------------------------------------------
     def service(self, engine: Engine) -> StopReason | None:
-        """Called when cpu.icount reaches cpu.deadline: limits, interrupts, WFI, PSTATE.IL."""
+        """Called when cpu.icount reaches cpu.deadline: limits, interrupts, WFI/WFE, PSTATE.IL."""
         cpu = self.cpu
         interrupts = self.interrupts
+        if self.stop_request is not None:
+            stop, self.stop_request = self.stop_request, None
+            return stop
         while True:
             if cpu.icount >= engine.limit:
                 return StopReason("max-insns")
             interrupts.poll(cpu)
             if interrupts.take_pending(cpu) or not cpu.halted:
                 break
-            # in WFI: any pending interrupt wakes it, masked or not; else skip ahead to the next event
+            # waiting: any pending interrupt wakes it, masked or not; else virtual time jumps to the
+            # next event (idle time: no instructions run, framework.vclock)
             if interrupts.any_pending(cpu):
                 cpu.halted = False
                 break
-            event = interrupts.next_event(cpu)
+            event = interrupts.next_event_time(cpu)
             if event >= NEVER:
+                if cpu.in_wfe:  # a WFE may end at any time: with nothing to wait for, at once
+                    cpu.halted = False
+                    break
                 return StopReason("wfi", message="WFI with interrupts that can never arrive")
-            if event <= cpu.icount:  # an event source that is already due: let it be seen by running on
+            if event <= self.clock.now(cpu):  # an event source that is already due: run on to see it
                 cpu.halted = False
                 break
-            cpu.icount = min(event, engine.limit)
+            self.clock.skip_to(cpu, event)
+        if not cpu.halted:
+            cpu.in_wfe = False
         if cpu.il:
             # PSTATE.IL (an illegal exception return): the next instruction takes EC 0x0E
             illegal_state(cpu)
@@ -287,7 +306,15 @@ class Machine:
         only when something is pending at all.
         """
         self.mem.switch(self.cpu)
-        if may_unmask and self.interrupts.maybe_pending(self.cpu):
+        if not may_unmask:
+            # exception entry, the one change that cannot unmask: is the guest going round in circles?
+            stuck = self.exception_loop.entered(self.cpu)
+            if stuck is not None:
+                self.stop_request = StopReason("exception-loop", message=stuck)
+                self.engine.kick()
+            return
+        self.exception_loop.progressed()
+        if self.interrupts.maybe_pending(self.cpu):
             self.engine.kick()
 
     def decisions_changed(self) -> None:

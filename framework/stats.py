@@ -43,7 +43,7 @@ class Stats:
     def to_memory(self, name: str) -> None:
         self.to_memory_regs[name] += 1
 
-    def lines(self, icount: int, seconds: float) -> list[str]:
+    def lines(self, icount: int, seconds: float, virtual_ns: int | None = None, idle_ns: int = 0) -> list[str]:
         mips = icount / seconds / 1e6 if seconds > 0 else 0.0
         out = [
             f"instructions executed: {icount}",
@@ -51,6 +51,9 @@ class Stats:
             f"blocks translated: {self.blocks_translated}",
             f"exceptions taken: {sum(self.exceptions.values())}",
         ]
+        if virtual_ns is not None:
+            # the guest's own time (framework.vclock), and how much of it was skipped waiting
+            out.insert(2, f"virtual time: {virtual_ns / 1e9:.9f} s ({idle_ns / 1e9:.9f} s of it waiting)")
         for (name, el), n in sorted(self.named_exceptions().items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"  {name} -> EL{el}: {n}")
         out.append(f"traps to EL2: {self.traps.get(2, 0)}")

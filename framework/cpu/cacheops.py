@@ -9,8 +9,13 @@ needs no translation, with two exceptions:
     in the kernel's flat map; MMU on: a Device attribute) takes an Alignment
     fault, since the block may not be zeroed there; a Normal mapping of an
     address with no memory behind it takes a synchronous external abort;
-  - IC IALLU, IC IALLUIS and IC IVAU drop every translated block, because
-    the guest may have written instructions the engine already translated.
+  - IC IALLU and IC IALLUIS drop every translated block. Stores already drop
+    the blocks whose bytes they change (`Engine.code_written`), so IC IVAU
+    only looks again at the page of its address: blocks there whose bytes no
+    longer match memory go (what no store path told the engine about), the
+    others stay, so a patch-and-run loop retranslates only what it patched.
+    An address that does not translate drops everything (nothing is taken:
+    maintenance to a VA has no architectural effect here).
 Who may execute them (EL0 enables UCI/DZE, HCR_EL2.TPCP/TPU/TSW/TDZ/TOCU/
 TICAB) is decided in `framework.cpu.traps`.
 """
@@ -22,7 +27,8 @@ from typing import TYPE_CHECKING
 from framework.cpu import syndrome as syn
 from framework.cpu.sysregs import SysReg, reg
 from framework.errors import BusError
-from framework.vmem import TranslationFault
+from framework.memory import PAGE
+from framework.vmem import Access, TranslationFault
 
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
@@ -59,11 +65,23 @@ def _invalidate_code(cpu: CPUState, value: int) -> None:
     cpu.machine.engine.flush_all_code()
 
 
+def _ic_ivau(cpu: CPUState, value: int) -> None:
+    machine = cpu.machine
+    try:
+        tr = machine.mem.translate(cpu, value, Access(el=cpu.el))
+    except TranslationFault:
+        machine.engine.flush_all_code()
+        return
+    ram_off = machine.bus.ram_offset(tr.pa & ~(PAGE - 1), PAGE)
+    if ram_off is not None:
+        machine.engine.code_written(ram_off, PAGE)
+
+
 # (name, op1, CRm, op2, operation); all are op0 = 1, CRn = 7, write-only (SYS)
 CACHE_INSTRUCTIONS = (
     ("IC IALLUIS", 0, 1, 0, _invalidate_code),
     ("IC IALLU", 0, 5, 0, _invalidate_code),
-    ("IC IVAU", 3, 5, 1, _invalidate_code),
+    ("IC IVAU", 3, 5, 1, _ic_ivau),
     ("DC IVAC", 0, 6, 1, _no_effect),
     ("DC ISW", 0, 6, 2, _no_effect),
     ("DC CSW", 0, 10, 2, _no_effect),

@@ -27,7 +27,8 @@ Pending interrupts are looked at between instructions, when the run loop
 reaches its deadline; anything that can make one takeable (a line change, a
 DAIF or HCR_EL2 write, ERET, a timer write) kicks the loop. Devices whose
 outputs change with time (`pollers`) are refreshed first, and their next
-events (`event_sources`, in instruction counts) become deadlines.
+events (`event_sources`, in virtual nanoseconds, `framework.vclock`) become
+deadlines: the instruction counts at which the clock reaches them.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Interrupts:
         self.lines = {"irq": False, "fiq": False, "serror": False}
         self.ppis: dict[int, bool] = {}
         self.controller: Controller | None = None
-        # functions returning the icount of their next event (timers), or NEVER
+        # functions returning the virtual time (ns) of their next event (timers), or NEVER
         self.event_sources: list[Callable[[CPUState], int]] = []
         # functions that bring time-dependent outputs up to date (timers)
         self.pollers: list[Callable[[CPUState], None]] = []
@@ -133,8 +134,14 @@ class Interrupts:
         for poller in self.pollers:
             poller(cpu)
 
-    def next_event(self, cpu: CPUState) -> int:
+    def next_event_time(self, cpu: CPUState) -> int:
+        """The virtual time (ns) of the earliest event of a source, NEVER if none has one."""
         return min((src(cpu) for src in self.event_sources), default=NEVER)
+
+    def next_event(self, cpu: CPUState) -> int:
+        """The instruction count at which the earliest event is due (NEVER if none)."""
+        ns = self.next_event_time(cpu)
+        return NEVER if ns >= NEVER else self.machine.clock.icount_at(ns)
 
     # ---- decisions ----------------------------------------------------------------------
     def _virtual_pending(self, cpu: CPUState, hcr: int) -> set[str]:

@@ -71,6 +71,8 @@ class CPUState:
     # event register (SEV/SEVL/WFE)
     event: int = 0
     halted: bool = False
+    # the wait is a WFE's (it ends at the next event even when that raises no interrupt)
+    in_wfe: bool = False
     icount: int = 0
     # instructions of the current block before the one calling a block-ending helper
     insn_off: int = 0

@@ -74,7 +74,7 @@ CONSOLE = (STDIN, STDOUT, STDERR)
 FIRST_FILE_HANDLE = 4
 # ":semihosting-features": magic "SHFB", then SH_EXT_EXIT_EXTENDED | SH_EXT_STDOUT_STDERR
 FEATURES_FILE = b"SHFB\x03"
-TICKS_PER_SECOND = 1_000_000_000  # SYS_ELAPSED counts instructions: one per virtual nanosecond
+TICKS_PER_SECOND = 1_000_000_000  # SYS_ELAPSED counts virtual nanoseconds (framework.vclock)
 CSTRING_LIMIT = 1 << 20
 # the most guest bytes one step of a transfer copies: SYS_WRITE streams in steps of this size,
 # SYS_READ reads at most this much per call
@@ -422,7 +422,7 @@ class Semihosting:
         raise GuestStop(code, "exit")
 
     def sys_elapsed(self, cpu: CPUState, arg: int) -> int:
-        self.put_word(cpu, arg, cpu.now())
+        self.put_word(cpu, arg, self.machine.clock.now(cpu))
         return 0
 
     def sys_tickfreq(self, cpu: CPUState, arg: int) -> int:

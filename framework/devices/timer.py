@@ -1,9 +1,11 @@
 """The generic timer: the system counter and the four timers of a PE with EL2.
 
-Time is virtual and exact: one instruction is one nanosecond, so the
-physical count is ``icount * CNTFRQ // 10**9`` with the model's frequency
-(1 GHz on ``max``, 62.5 MHz on neoverse-n2/-v1). The counter therefore
-depends only on the instruction count, never on the host.
+Time is virtual and exact (`framework.vclock`): by default one instruction is
+one nanosecond, ``2**N`` with ``-icount shift=N``, plus the time skipped while
+the CPU waited; the physical count is ``ns * CNTFRQ // 10**9`` with the
+model's frequency (1 GHz on ``max``, 62.5 MHz on neoverse-n2/-v1). The
+counter therefore depends only on the instruction count and the waits, never
+on the host.
 
 Timers (CTL: ENABLE bit 0, IMASK bit 1, ISTATUS bit 2 read-only; CVAL; TVAL a
 signed 32-bit view ``CVAL - count``), with the PPI each one drives:
@@ -31,9 +33,9 @@ controller the PPIs are ORed straight into the CPU's IRQ line, so bare-metal
 programs can take timer interrupts (routed and masked like any physical IRQ).
 
 The next firing of an enabled, unmasked timer is an *event* of
-`Interrupts.event_sources`: the run loop makes it a deadline, so the
-interrupt is taken after exactly the right number of instructions and WFI
-skips ahead in virtual time. Timer registers are only read or written by
+`Interrupts.event_sources` (a virtual time): the run loop makes it a
+deadline, so the interrupt is taken after exactly the right number of
+instructions, and WFI/WFE skip ahead in virtual time to it. Timer registers are only read or written by
 MRS/MSR, which end their block, so `cpu.now()` is exact there.
 """
 
@@ -107,6 +109,7 @@ class GenericTimer:
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
+        self.clock = machine.clock
         self.frequency = machine.model.extra.get("CNTFRQ_EL0") or DEFAULT_FREQUENCY
         self.levels = {t.intid: False for t in TIMERS}
         machine.interrupts.event_sources.append(self.next_event)
@@ -115,10 +118,10 @@ class GenericTimer:
     # ---- counter -------------------------------------------------------------------
     def count(self, cpu: CPUState) -> int:
         """The physical count now (`cpu.now()`: exact also inside a block-ending helper)."""
-        return cpu.now() * self.frequency // NS_PER_S & M64
+        return self.clock.now(cpu) * self.frequency // NS_PER_S & M64
 
-    def icount_at(self, count: int) -> int:
-        """The first instruction count at which the physical count reaches `count`."""
+    def time_at(self, count: int) -> int:
+        """The first virtual time (ns) at which the physical count reaches `count`."""
         return -(-count * NS_PER_S // self.frequency)
 
     @staticmethod
@@ -153,7 +156,7 @@ class GenericTimer:
                 interrupts.set_ppi(t.intid, level)
 
     def next_event(self, cpu: CPUState) -> int:
-        """The instruction count at which an enabled, unmasked timer starts firing (NEVER if none)."""
+        """The virtual time (ns) at which an enabled, unmasked timer starts firing (NEVER if none)."""
         soonest = NEVER
         sr = cpu.sr
         for t in TIMERS:
@@ -163,7 +166,7 @@ class GenericTimer:
             cval = sr[t.cval]
             if now >= cval:
                 continue
-            soonest = min(soonest, self.icount_at(self.count(cpu) + cval - now))
+            soonest = min(soonest, self.time_at(self.count(cpu) + cval - now))
         return soonest
 
     def changed(self, cpu: CPUState) -> None:

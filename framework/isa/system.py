@@ -101,14 +101,22 @@ def _wfi(cpu: CPUState, pc: int) -> int:
         cpu.machine.stats.trap(2)
         return sync_exception(cpu, syn.wfx_trap(False), pc, 2)
     cpu.halted = True
+    cpu.in_wfe = False
     cpu.machine.engine.kick()
     return pc + 4
 
 
 def _wfe(cpu: CPUState, pc: int) -> int:
-    # syndromes.md §3a: WFE is never trapped (the reference runs it as a hint); it consumes
-    # the event register if set, otherwise it completes at once.
-    cpu.event = 0
+    # syndromes.md §3a: WFE is never trapped (the reference runs it as a hint). It consumes the
+    # event register if set; otherwise the CPU waits for the next event (a WFE may end at any
+    # time, so ending it at the next timer event is always allowed): the run loop skips ahead
+    # in virtual time to it, or ends the wait at once when there is none.
+    if cpu.event:
+        cpu.event = 0
+        return pc + 4
+    cpu.halted = True
+    cpu.in_wfe = True
+    cpu.machine.engine.kick()
     return pc + 4
 
 

@@ -96,7 +96,7 @@ def enter_el1(label: str, hcr: int, spsr: int = 0x3C5) -> str:
 
 
 class SpiSource:
-    """A test device that pulses SPI `intid` (an edge) at instruction count `at`."""
+    """A test device that pulses SPI `intid` (an edge) at virtual time `at` (ns: the instruction count by default)."""
 
     def __init__(self, machine, intid: int, at: int) -> None:
         self.machine = machine
@@ -110,7 +110,7 @@ class SpiSource:
         return NEVER if self.fired else self.at
 
     def poll(self, cpu) -> None:
-        if not self.fired and cpu.icount >= self.at:
+        if not self.fired and self.machine.clock.now(cpu) >= self.at:
             self.fired = True
             gic = self.machine.devices["gic"]
             gic.set_spi(self.intid, True)
