@@ -67,6 +67,12 @@ Architectural rules the kernel implements
     `ttlb_check` (the HCR_EL2.TTLB trap, a ready `SysReg` ``check`` for EL1
     TLB maintenance rows).
 
+Device tree
+    `DeviceTree` is the board's tree under construction that
+    ``armnv_device_tree`` receives; `fdt_cells` splits a 64-bit address or
+    size into the two cells the board's nodes use; `GIC_SPI`, `GIC_PPI` and
+    `IRQ_LEVEL_HIGH` are the cells of a GIC interrupt specifier.
+
 Instruction decoding
     `decoder` returns the A64 decode table; ``decoder().decode(word)`` is
     None for a word no row implements (how a feature probes for its
@@ -101,6 +107,8 @@ from framework.cpu.sysregs import (
     reg,
 )
 from framework.cpu.traps import el0_enabled, ttlb_check
+from framework.devicetree import GIC_PPI, GIC_SPI, IRQ_LEVEL_HIGH, DeviceTree
+from framework.devicetree import cells as fdt_cells
 from framework.isa.table import decoder
 from framework.machine import Machine
 from framework.plugins import ADVERTISED, EVERY_MODEL, CpuModel, Feature, IdField
@@ -120,6 +128,9 @@ __all__ = [
     "ADVERTISED",
     "ALLOW",
     "EVERY_MODEL",
+    "GIC_PPI",
+    "GIC_SPI",
+    "IRQ_LEVEL_HIGH",
     "REGIME_EL2",
     "REGIME_EL10",
     "REGIME_EL20",
@@ -130,6 +141,7 @@ __all__ = [
     "CheckFn",
     "CpuModel",
     "Decision",
+    "DeviceTree",
     "Feature",
     "IdField",
     "Machine",
@@ -146,6 +158,7 @@ __all__ = [
     "decoder",
     "e2h_view",
     "el0_enabled",
+    "fdt_cells",
     "hookimpl",
     "in_host",
     "kernel_decision",
