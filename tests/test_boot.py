@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from boot_images import build_elf, build_linux_image, build_raw
+
 from framework.testing import make_machine, toolchain_available
 
 RAM = 0x4000_0000

@@ -176,7 +176,17 @@ def patched(program: Path, offset: int, data: bytes) -> bytes:
         (lambda d, p: p.read_bytes(), 0x4008_0000, "is an ELF file"),
         (lambda d, p: b"", 0x4008_0000, "empty image"),
     ],
-    ids=["missing", "directory", "empty-kernel", "x86-64", "arm32", "elf32", "truncated", "elf-with-load-addr", "empty-raw"],
+    ids=[
+        "missing",
+        "directory",
+        "empty-kernel",
+        "x86-64",
+        "arm32",
+        "elf32",
+        "truncated",
+        "elf-with-load-addr",
+        "empty-raw",
+    ],
 )
 def test_bad_images_are_reported(tmp_path, program, make, load_addr, message):
     content = make(tmp_path, program)
