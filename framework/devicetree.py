@@ -116,6 +116,7 @@ def cells(value: int) -> list[int]:
 
 def board_info(machine: Machine, *, initrd: tuple[int, int] | None = None) -> BoardInfo:
     """What the kernel describes of `machine`."""
+    from framework.devices.psci import AFFINITY_MASK
     from framework.devices.timer import TIMERS
 
     # without EL2 the EL2 timers are unreachable, so they are not described
@@ -127,7 +128,7 @@ def board_info(machine: Machine, *, initrd: tuple[int, int] | None = None) -> Bo
         uart_base=0x0900_0000,
         psci_method=machine.devices["psci"].conduit,
         timer_ppis=tuple(ppis),
-        mpidr=machine.cpu.sr["MPIDR_EL1"] & 0xFF_00FF_FFFF,
+        mpidr=machine.cpu.sr["MPIDR_EL1"] & AFFINITY_MASK,
         bootargs=machine.config.append,
         initrd=initrd,
     )
@@ -166,6 +167,7 @@ def build_dtb(machine: Machine, *, initrd: tuple[int, int] | None = None) -> byt
         {
             "device_type": "cpu",
             "compatible": "arm,armv8",
+            # one address cell: Aff2..Aff0 (the arm,cpus binding)
             "reg": [info.mpidr & 0xFF_FFFF],
             "enable-method": "psci",
             "phandle": [cpu],
