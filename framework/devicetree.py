@@ -232,13 +232,12 @@ def user_dtb(path: str, data: bytes, *, bootargs: str, initrd: tuple[int, int] |
         return data[: int.from_bytes(data[4:8], "big")]
     try:
         tree = fdt.parse_dtb(data)
-        if not tree.exist_node("chosen"):
-            tree.add_item(fdt.Node("chosen"), "/")
+        # /chosen is created when the user's tree has none
         if bootargs:
             tree.set_property("bootargs", bootargs, path="/chosen")
         if initrd is not None:
-            for key, value in (("linux,initrd-start", initrd[0]), ("linux,initrd-end", initrd[1])):
-                tree.add_item(fdt.PropWords(key, *cells(value)), "/chosen", replace=True)
+            tree.set_property("linux,initrd-start", cells(initrd[0]), path="/chosen")
+            tree.set_property("linux,initrd-end", cells(initrd[1]), path="/chosen")
         return tree.to_dtb(version=17)
     except ArmnvError:
         raise

@@ -227,8 +227,11 @@ def _load_raw(path: str, f: IO[bytes], size: int | None, load_addr: int, window:
 def _load_kernel(path: str, f: IO[bytes], size: int | None, head: bytes, window: _Window) -> Image:
     """A non-ELF file without --load-addr: an arm64 Linux Image or a raw kernel, placed as QEMU does."""
     base = DEFAULT_RAM_BASE if window.ram is None else window.ram[0]
+    if size is not None and size > window.total:
+        raise ArmnvError(f"{path}: kernel of {size} bytes is larger than RAM ({_size(window.total)})")
+    # no placement puts a kernel lower than this: reading more than what fits past it is pointless
     room = window.total - RAW_KERNEL_OFFSET
-    data = head + _read(path, f, max(room, 0) + 1 - len(head))
+    data = head + _read(path, f, max(room + 1 - len(head), 0))
     if not data:
         raise ArmnvError(f"{path}: empty image")
     offset, claimed, kind = RAW_KERNEL_OFFSET, len(data), "raw"

@@ -215,8 +215,9 @@ def test_garbage_dtb(tmp_path, content, needle):
 
 def test_non_elf_kernel_too_big_for_ram(tmp_path):
     raw = tmp_path / "kernel.bin"
-    raw.write_bytes(b"\x1f\x20\x03\xd5" * (1 << 18))
+    raw.write_bytes(b"\x1f\x20\x03\xd5" * (1 << 18))  # 1 MiB: RAM's size, but placed at RAM + 512K
     assert_one_error_line(armnv("run", str(raw), "-m", "1M"), "outside RAM")
+    assert_one_error_line(armnv("run", str(raw), "-m", "512K"), "larger than RAM (512K)")
 
 
 def test_big_endian_linux_image(tmp_path):

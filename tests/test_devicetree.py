@@ -176,7 +176,21 @@ def test_user_dtb_replaces_the_board_tree(tmp_path):
     proc = subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(mine)], input=source, text=True)
     assert proc.returncode == 0
     guest = build_elf(tmp_path, 0x4008_0000)
-    run = armnv("run", "--dtb", str(mine), "--append", "from the user", str(guest))
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"ramdisk")
+    run = armnv("run", "--dtb", str(mine), "--append", "from the user", "--initrd", str(initrd), str(guest))
     assert run.returncode == 0, run.stderr
     assert "memory 0x40000000 0x1000000\n" in run.stdout
     assert "bootargs from the user\n" in run.stdout
+    start = 0x4000_0000 + (128 << 20)  # 512 MiB of RAM on the board, whatever the user's tree says
+    assert f"initrd {start:#x} {start + 7:#x}\ninitrd data ramdisk\n" in run.stdout
+
+
+def test_user_dtb_is_given_as_it_is_without_append_or_initrd(tmp_path):
+    dtb = tmp_path / "board.dtb"
+    assert armnv("dumpdtb", str(dtb), "--append", "kept").returncode == 0
+    m = make_machine()
+    m.load(str(HELLO), dtb=str(dtb))
+    lo, hi = m.boot_layout.dtb
+    assert lo == 0x4000_0000 == m.cpu.x[0]
+    assert m.bus.read_bytes(lo, hi - lo) == dtb.read_bytes()
