@@ -24,6 +24,7 @@ from framework.arch import (
     HCR_E2H,
     HCR_FMO,
     HCR_IMO,
+    HCR_RW,
     PSTATE_C,
     PSTATE_DAIF,
     PSTATE_N,
@@ -217,7 +218,9 @@ class Machine:
         sr["MPIDR_EL1"] = self.id_value("MPIDR_EL1") or 0x80000000
         sr["VPIDR_EL2"] = sr["MIDR_EL1"]
         sr["VMPIDR_EL2"] = sr["MPIDR_EL1"]
-        sr["HCR_EL2"] = self.hcr_res1
+        # without EL2 nothing can write HCR_EL2; EL1 is AArch64, as if RW were set (the only
+        # bit of it that still matters: the register width of EL1 and EL0)
+        sr["HCR_EL2"] = self.hcr_res1 if "el2" in self.features else self.hcr_res1 | HCR_RW
         for name in ("SPSR_EL1", "SPSR_EL2", "ELR_EL1", "ELR_EL2", "ESR_EL1", "ESR_EL2", "FAR_EL1", "FAR_EL2"):
             sr.setdefault(name, 0)
         # the highest implemented EL: no EL3 on the virt board

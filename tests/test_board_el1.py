@@ -73,6 +73,30 @@ def test_psci_system_off_over_hvc_powers_off(run_asm):
     assert m.cpu.x[21] == 0
 
 
+def test_eret_to_el0_and_svc_back_without_el2(run_asm):
+    # EL1 and EL0 are AArch64 with no EL2 to say otherwise (HCR_EL2.RW has no effect)
+    m = el1_run(
+        run_asm,
+        f"""
+    adr x9, vectors
+    msr vbar_el1, x9
+    msr spsr_el1, xzr
+    adr x9, el0
+    msr elr_el1, x9
+    isb
+    eret
+el0:
+    mov x20, #5
+    svc #9
+{STOP_VECTORS}
+""",
+    )
+    assert m.cpu.x[20] == 5
+    assert m.cpu.sr["ESR_EL1"] == (0x15 << 26) | (1 << 25) | 9  # SVC from AArch64 EL0
+    assert m.cpu.sr["SPSR_EL1"] & 0x1F == 0  # from EL0t, AArch64
+    assert m.cpu.x[28] == next(a for a, name in m.symbols.items() if name == "vectors") + 0x400
+
+
 def undefined_at_el1(insn: str) -> str:
     return f"""
     adr x9, vectors
