@@ -1,7 +1,7 @@
 """The ``armnv`` command line.
 
     armnv run IMAGE [options]     run a bare-metal AArch64 image or a kernel on the virt board
-    armnv dumpdtb FILE [options]  write the board's device tree to FILE
+    armnv dumpdtb FILE [options]  write the device tree of the board to FILE
     armnv cpus [--verbose]        CPU models and their default features
     armnv features                optional architectural features
     armnv plugins                 discovered plugins in registration order, their features and hooks

@@ -16,6 +16,7 @@ well under a millisecond.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import attrs
@@ -208,12 +209,22 @@ def build_dtb(machine: Machine, *, initrd: tuple[int, int] | None = None) -> byt
 
     chosen: dict = {"stdout-path": f"/{UART_NODE}"}
     if info.bootargs:
-        chosen["bootargs"] = info.bootargs
+        chosen["bootargs"] = bootargs_value(info.bootargs)
     if info.initrd is not None:
         chosen["linux,initrd-start"] = cells(info.initrd[0])
         chosen["linux,initrd-end"] = cells(info.initrd[1])
     tree.add_node("/", "chosen", chosen)
     return tree.to_dtb()
+
+
+def bootargs_value(text: str) -> bytes:
+    """``--append`` as the NUL-terminated bytes of a string property, whatever bytes it holds.
+
+    The command line reaches Python with undecodable bytes as surrogate escapes;
+    the guest gets the original bytes, as from QEMU (the fdt package's string
+    properties accept only printable ASCII).
+    """
+    return os.fsencode(text) + b"\0"
 
 
 def check_dtb(path: str, data: bytes) -> None:
@@ -234,7 +245,7 @@ def user_dtb(path: str, data: bytes, *, bootargs: str, initrd: tuple[int, int] |
         tree = fdt.parse_dtb(data)
         # /chosen is created when the user's tree has none
         if bootargs:
-            tree.set_property("bootargs", bootargs, path="/chosen")
+            tree.set_property("bootargs", bootargs_value(bootargs), path="/chosen")
         if initrd is not None:
             tree.set_property("linux,initrd-start", cells(initrd[0]), path="/chosen")
             tree.set_property("linux,initrd-end", cells(initrd[1]), path="/chosen")

@@ -9,6 +9,7 @@ EL2 physical (26) and EL2 virtual (28) timers in that order.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -194,3 +195,11 @@ def test_user_dtb_is_given_as_it_is_without_append_or_initrd(tmp_path):
     lo, hi = m.boot_layout.dtb
     assert lo == 0x4000_0000 == m.cpu.x[0]
     assert m.bus.read_bytes(lo, hi - lo) == dtb.read_bytes()
+
+
+def test_bootargs_keep_bytes_that_are_not_text():
+    # arguments that are not UTF-8 reach Python as surrogate escapes; the guest gets the bytes
+    m = make_machine(append=os.fsdecode(b"caf\xe9 x=\x80\x01"))
+    m.load(str(HELLO))
+    lo, hi = m.boot_layout.dtb
+    assert b"\0caf\xe9 x=\x80\x01\0" in m.bus.read_bytes(lo, hi - lo)
