@@ -242,14 +242,14 @@ class Machine:
         """
         from framework import boot
 
-        image = self.read_image(path, load_addr)
+        image = self._read_image(path, load_addr)
         initrd_data = boot.read_file(initrd, "--initrd", boot.MAX_INITRD) if initrd is not None else None
         dtb_data = boot.read_file(dtb, "--dtb", MAX_DTB_SIZE) if dtb is not None else None
         self.boot_layout = boot.boot(self, image, initrd=initrd_data, dtb=dtb_data, dtb_path=dtb or "")
         self.symbols = image.symbols
         return image.entry
 
-    def read_image(self, path: str, load_addr: int | None = None) -> Image:
+    def _read_image(self, path: str, load_addr: int | None = None) -> Image:
         """Read and place (but do not load) an image for this machine's RAM."""
         from framework.loader import load_image
 
