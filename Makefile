@@ -2,8 +2,8 @@
 #
 # Everything runs from a virtual environment in .venv, created on first use
 # with python3.11 (or python3 when there is no python3.11). Targets that
-# assemble guest code install Debian's AArch64 cross toolchain with apt-get
-# when it is missing (as root, or through sudo).
+# assemble guest code install Debian's AArch64 cross toolchain (and gdb-multiarch
+# and dtc, which tests use) with apt-get when it is missing (as root, or through sudo).
 
 VENV      := .venv
 BIN       := $(VENV)/bin
@@ -62,18 +62,18 @@ $(TEST_STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml Makefile | $(VPYTHON)
 toolchain:
 	@set -e; \
 	if command -v $(CROSS)as >/dev/null 2>&1 && command -v $(CROSS)gcc >/dev/null 2>&1 \
-		&& command -v gdb-multiarch >/dev/null 2>&1; then exit 0; fi; \
-	echo "installing the AArch64 cross toolchain and debugger (binutils-aarch64-linux-gnu, gcc-aarch64-linux-gnu, gdb-multiarch)"; \
+		&& command -v gdb-multiarch >/dev/null 2>&1 && command -v dtc >/dev/null 2>&1; then exit 0; fi; \
+	echo "installing the AArch64 cross toolchain, debugger and dtc (binutils-aarch64-linux-gnu, gcc-aarch64-linux-gnu, gdb-multiarch, device-tree-compiler)"; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; \
 	elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
 	else echo "make: $(CROSS)as/$(CROSS)gcc are missing and installing them needs root or sudo" >&2; exit 1; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make: no apt-get; install an AArch64 cross toolchain ($(CROSS)as, $(CROSS)gcc) and gdb-multiarch yourself" >&2; exit 1; fi; \
+		echo "make: no apt-get; install an AArch64 cross toolchain ($(CROSS)as, $(CROSS)gcc), gdb-multiarch and dtc yourself" >&2; exit 1; fi; \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu gdb-multiarch >/dev/null; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu gdb-multiarch device-tree-compiler >/dev/null; \
 	if ! command -v $(CROSS)as >/dev/null 2>&1 || ! command -v $(CROSS)gcc >/dev/null 2>&1 \
-		|| ! command -v gdb-multiarch >/dev/null 2>&1; then \
-		echo "make: $(CROSS)as/$(CROSS)gcc/gdb-multiarch still missing after installing the Debian packages" >&2; exit 1; fi; \
+		|| ! command -v gdb-multiarch >/dev/null 2>&1 || ! command -v dtc >/dev/null 2>&1; then \
+		echo "make: $(CROSS)as/$(CROSS)gcc/gdb-multiarch/dtc still missing after installing the Debian packages" >&2; exit 1; fi; \
 	$(CROSS)gcc --version | head -n 1
 
 # ---- targets -----------------------------------------------------------------------------

@@ -69,6 +69,12 @@ Architectural rules the kernel implements
     `ttlb_check` (the HCR_EL2.TTLB trap, a ready `SysReg` ``check`` for EL1
     TLB maintenance rows).
 
+Device tree
+    `DeviceTree` is the board's tree under construction that
+    ``armnv_device_tree`` receives; `fdt_cells` splits a 64-bit address or
+    size into the two cells the board's nodes use; `GIC_SPI`, `GIC_PPI` and
+    `IRQ_LEVEL_HIGH` are the cells of a GIC interrupt specifier.
+
 Instruction decoding
     `decoder` returns the A64 decode table; ``decoder().decode(word)`` is
     None for a word no row implements (how a feature probes for its
@@ -103,6 +109,8 @@ from framework.cpu.sysregs import (
     reg,
 )
 from framework.cpu.traps import el0_enabled, ttlb_check
+from framework.devicetree import GIC_PPI, GIC_SPI, IRQ_LEVEL_HIGH, DeviceTree
+from framework.devicetree import cells as fdt_cells
 from framework.isa.table import decoder
 from framework.machine import Machine
 from framework.plugins import ADVERTISED, EVERY_MODEL, CpuModel, Feature, IdField, only_when
@@ -122,6 +130,9 @@ __all__ = [
     "ADVERTISED",
     "ALLOW",
     "EVERY_MODEL",
+    "GIC_PPI",
+    "GIC_SPI",
+    "IRQ_LEVEL_HIGH",
     "REGIME_EL2",
     "REGIME_EL10",
     "REGIME_EL20",
@@ -132,6 +143,7 @@ __all__ = [
     "CheckFn",
     "CpuModel",
     "Decision",
+    "DeviceTree",
     "Feature",
     "IdField",
     "Machine",
@@ -148,6 +160,7 @@ __all__ = [
     "decoder",
     "e2h_view",
     "el0_enabled",
+    "fdt_cells",
     "hookimpl",
     "in_host",
     "kernel_decision",

@@ -1,6 +1,7 @@
 """The ``armnv`` command line.
 
-    armnv run IMAGE [options]     run a bare-metal AArch64 image on the virt board
+    armnv run IMAGE [options]     run a bare-metal AArch64 image or a kernel on the virt board
+    armnv dumpdtb FILE [options]  write the device tree of the board to FILE
     armnv cpus [--verbose]        CPU models and their default features
     armnv features                optional architectural features
     armnv plugins                 discovered plugins in registration order, their features and hooks
@@ -52,9 +53,10 @@ import typer
 
 import framework
 from framework import plugins
+from framework.boot import write_file
 from framework.errors import ArmnvError
 from framework.log import LOG_FORMATS, categories_help, parse_categories
-from framework.options import parse_int, parse_size
+from framework.options import parse_int, parse_machine, parse_size
 from framework.vclock import DEFAULT_SHIFT, parse_icount
 
 if TYPE_CHECKING:
@@ -179,6 +181,10 @@ def _root(
     """armnv: a pure-Python AArch64 system emulator for nested virtualization."""
 
 
+MACHINE_METAVAR = "virt[,virtualization=on|off][,dumpdtb=FILE]"
+MACHINE_HELP = "Board: virt; virtualization=off: no EL2, start at EL1, PSCI over HVC."
+APPEND_HELP = "Kernel command line: /chosen bootargs and semihosting SYS_GET_CMDLINE."
+
 RUN_EPILOG = (
     "Exit status: the guest's semihosting exit status (armnv prints nothing); 2 bad input or an "
     "unwritable output ('armnv: error: ...'); 3 internal error; 123 the guest is stuck in an exception "
@@ -194,12 +200,13 @@ ICOUNT_HELP = "Each instruction is 2**N ns of virtual time (default 0); waits sk
 @app.command(epilog=RUN_EPILOG)
 def run(
     image: Annotated[
-        str | None, typer.Argument(metavar="IMAGE", help="ELF image (or raw binary with --load-addr).")
+        str | None,
+        typer.Argument(metavar="IMAGE", help="ELF image, arm64 Linux Image or raw kernel (docs/booting.md)."),
     ] = None,
     cpu: Annotated[str, typer.Option("--cpu", metavar="MODEL[,FEAT=on|off,...]", help="CPU model and features.")] = (
         "max"
     ),
-    machine: Annotated[str, typer.Option("--machine", "-M", metavar="NAME", help="Board (only virt).")] = "virt",
+    machine: Annotated[str, typer.Option("--machine", "-M", metavar=MACHINE_METAVAR, help=MACHINE_HELP)] = "virt",
     memory: Annotated[str, typer.Option("--memory", "-m", metavar="SIZE", help="RAM size: 512M, 4G, ...")] = "512M",
     max_insns: Annotated[
         str | None, typer.Option("--max-insns", metavar="N", help="Stop after N instructions (exit 124).")
@@ -214,7 +221,14 @@ def run(
     ] = None,
     logfile: Annotated[str | None, typer.Option("-D", metavar="FILE", help="Write logs to FILE.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", metavar="console|json", help="Log format.")] = "console",
-    append: Annotated[str, typer.Option("--append", metavar="CMDLINE", help="Semihosting command line.")] = "",
+    append: Annotated[str, typer.Option("--append", metavar="CMDLINE", help=APPEND_HELP)] = "",
+    initrd: Annotated[
+        str | None, typer.Option("--initrd", metavar="FILE", help="Load FILE as the initial ramdisk (in /chosen).")
+    ] = None,
+    dtb: Annotated[
+        str | None,
+        typer.Option("--dtb", metavar="FILE", help="Give the guest this device tree instead of the board's."),
+    ] = None,
     semihosting_config: Annotated[
         str,
         typer.Option(
@@ -243,13 +257,14 @@ def run(
         bool, typer.Option("--wait-gdb", "-S", help="With --gdb or -s: start only once a debugger is connected.")
     ] = False,
 ) -> int:
-    """Run a bare-metal AArch64 image on the virt board, starting at EL2 with the MMU off."""
+    """Run an AArch64 image on the virt board, starting at EL2 (EL1 without EL2) with the MMU off."""
     if debug and "help" in {c.strip() for d in debug for c in d.split(",")}:
         _print(categories_help())
         return 0
     if image is None:
         raise ArmnvError("run: missing IMAGE argument")
     categories = parse_categories(debug)
+    board = parse_machine(machine)
     ram_size = parse_size(memory)
     limit = parse_int("--max-insns", max_insns) if max_insns is not None else None
     address = parse_int("--load-addr", load_addr) if load_addr is not None else None
@@ -275,7 +290,8 @@ def run(
 
     config = MachineConfig(
         cpu=cpu,
-        machine=machine,
+        machine=board.name,
+        virtualization=board.virtualization,
         memory=ram_size,
         debug=frozenset(categories),
         log_format=log_format,
@@ -298,7 +314,13 @@ def run(
             raise ArmnvError(f"--memory {memory}: cannot allocate guest RAM ({exc})") from exc
         raise
     try:
-        entry = m.load(image, address)
+        entry = m.load(image, address, initrd=initrd, dtb=dtb)
+        if board.dumpdtb is not None:
+            # QEMU's dumpdtb: the tree this guest would get, then stop before running it
+            write_file(
+                board.dumpdtb, m.bus.read_bytes(m.boot_layout.dtb[0], m.boot_layout.dtb[1] - m.boot_layout.dtb[0])
+            )
+            return 0
         ram = m.bus.ram
         if entry & 3 or not ram.base <= entry < ram.base + ram.size:
             raise ArmnvError(f"{image}: entry point {entry:#x} is not an aligned address in RAM")
@@ -317,6 +339,26 @@ def run(
             server.close()
     finally:
         m.close()
+
+
+@app.command()
+def dumpdtb(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="Where to write the device tree blob.")],
+    cpu: Annotated[str, typer.Option("--cpu", metavar="MODEL[,FEAT=on|off,...]", help="CPU model and features.")] = (
+        "max"
+    ),
+    machine: Annotated[str, typer.Option("--machine", "-M", metavar=MACHINE_METAVAR, help=MACHINE_HELP)] = "virt",
+    memory: Annotated[str, typer.Option("--memory", "-m", metavar="SIZE", help="RAM size: 512M, 4G, ...")] = "512M",
+    append: Annotated[str, typer.Option("--append", metavar="CMDLINE", help=APPEND_HELP)] = "",
+) -> int:
+    """Write the flattened device tree the board gives a guest (decode it with dtc -I dtb -O dts FILE)."""
+    from framework.boot import dump_board_dtb
+
+    board = parse_machine(machine)
+    if board.dumpdtb is not None:
+        raise ArmnvError("dumpdtb: give the file once, as FILE (-M virt,dumpdtb=FILE is for armnv run)")
+    dump_board_dtb(file, cpu=cpu, memory=parse_size(memory), append=append, virtualization=board.virtualization)
+    return 0
 
 
 @app.command()

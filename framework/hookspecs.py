@@ -81,6 +81,7 @@ from framework import hookspec
 if TYPE_CHECKING:
     from framework.cpu.state import CPUState
     from framework.cpu.sysregs import Decision, SysReg
+    from framework.devicetree import DeviceTree
     from framework.machine import Machine
     from framework.plugins import CpuModel, Feature
     from framework.vmem import Access, Translation
@@ -167,6 +168,24 @@ def armnv_devices(machine: Machine) -> None:
 
     Called once per machine after the board's own devices (UART,
     semihosting, PSCI) exist. Keep device state in the device object.
+    """
+
+
+@hookspec
+def armnv_device_tree(machine: Machine, tree: DeviceTree) -> None:
+    """Describe the devices this plugin mapped in `armnv_devices` in the board's device tree.
+
+    Called each time the board's flattened device tree is generated (at boot,
+    ``armnv dumpdtb``), after the kernel's nodes for RAM, the CPU and PSCI and
+    before the UART, the timer and /chosen. Add nodes with
+    ``tree.add_node(parent_path, name, {property: value})`` (values: a string,
+    a list of strings, a list of 32-bit cells, bytes, or None for an empty
+    property; addresses and sizes are two cells each) and take phandles with
+    ``tree.phandle()``. The plugin that provides the interrupt controller sets
+    ``tree.interrupt_parent`` to its phandle; the kernel then gives the UART
+    and the timer their interrupts in that controller's three-cell format
+    (type, number, flags), and without one it describes no interrupts at all.
+    Describe only what the machine has.
     """
 
 

@@ -3,7 +3,11 @@
 An ELF image is placed by its PT_LOAD program headers at their physical
 addresses (as QEMU's loader does for ``-kernel``), with the part of each
 segment beyond its file size (.bss) zero-filled, and starts at ``e_entry``.
-A raw image is copied as it is to ``--load-addr`` and starts there.
+A raw image is copied as it is to ``--load-addr`` and starts there. Any
+other file is a kernel for the Linux boot protocol, placed where QEMU places
+it: an arm64 Linux Image (the "ARM\x64" magic at offset 56) at RAM base +
+text_offset (+ 2 MiB when text_offset is below 4 KiB, the room QEMU keeps
+for its boot stub), anything else at RAM base + 0x80000.
 
 The file is untrusted input: it is opened once (so a pipe or FIFO works),
 and every size and offset in it is checked against the file and against
@@ -16,6 +20,7 @@ import bisect
 import io
 import os
 import stat
+import struct
 from typing import IO
 
 import attrs
@@ -30,6 +35,16 @@ ELF64_PHDR_SIZE = 56
 DEFAULT_LIMIT = 1 << 30
 # An image read from a pipe has no size to check up front: stop reading past this.
 MAX_STREAM_IMAGE = 1 << 30
+# Where a kernel without --load-addr goes when the board's RAM is not given
+DEFAULT_RAM_BASE = 0x4000_0000
+
+# The arm64 Linux Image header (Documentation/arm64/booting.rst): text_offset at 8,
+# image_size at 16, flags at 24, magic at 56; QEMU's offsets for the kernel it loads
+IMAGE_MAGIC = b"ARM\x64"
+IMAGE_MAGIC_OFFSET = 56
+IMAGE_FLAG_BE = 1 << 0
+RAW_KERNEL_OFFSET = 0x8_0000
+BOOT_STUB_ROOM = 4 << 10
 
 
 @attrs.define(frozen=True, slots=True)
@@ -93,10 +108,22 @@ class Image:
     entry: int
     segments: tuple[Segment, ...]
     symbols: SymbolTable = attrs.field(factory=SymbolTable)
+    # "elf", "raw" (--load-addr, or a kernel without a Linux Image header) or "linux" (arm64 Image)
+    kind: str = "elf"
+    # the end of the memory the image claims: an Image's image_size may reach past its file
+    end: int = 0
+
+    @property
+    def start(self) -> int:
+        return min(seg.addr for seg in self.segments)
+
+    @property
+    def high(self) -> int:
+        return max([self.end, *(seg.addr + len(seg.data) for seg in self.segments)])
 
 
 def load_image(path: str, load_addr: int | None = None, *, ram: tuple[int, int] | None = None) -> Image:
-    """Read `path`: an ELF unless `load_addr` is given, in which case a raw binary placed there.
+    """Read `path`: a raw binary at `load_addr` when given, else an ELF or a Linux boot kernel.
 
     `ram` is the guest RAM window (base, size) every segment must fit in;
     without it no segment may exceed `DEFAULT_LIMIT`. Every problem with the
@@ -107,8 +134,9 @@ def load_image(path: str, load_addr: int | None = None, *, ram: tuple[int, int] 
     with f:
         if load_addr is not None:
             return _load_raw(path, f, size, load_addr, window)
-        if f.read(4) != ELF_MAGIC:
-            raise ArmnvError(f"{path}: not an ELF file (use --load-addr ADDR for a raw image)")
+        head = _read(path, f, 4)
+        if head != ELF_MAGIC:
+            return _load_kernel(path, f, size, head, window)
         stream = f if size is not None else _read_stream(path, f, MAX_STREAM_IMAGE)
         try:
             return _load_elf(path, stream, window)
@@ -193,7 +221,32 @@ def _load_raw(path: str, f: IO[bytes], size: int | None, load_addr: int, window:
         raise ArmnvError(f"{path}: is an ELF file; --load-addr is for raw images")
     if not data:
         raise ArmnvError(f"{path}: empty image")
-    return Image(load_addr, (Segment(load_addr, data),))
+    return Image(load_addr, (Segment(load_addr, data),), kind="raw")
+
+
+def _load_kernel(path: str, f: IO[bytes], size: int | None, head: bytes, window: _Window) -> Image:
+    """A non-ELF file without --load-addr: an arm64 Linux Image or a raw kernel, placed as QEMU does."""
+    base = DEFAULT_RAM_BASE if window.ram is None else window.ram[0]
+    if size is not None and size > window.total:
+        raise ArmnvError(f"{path}: kernel of {size} bytes is larger than RAM ({_size(window.total)})")
+    # no placement puts a kernel lower than this: reading more than what fits past it is pointless
+    room = window.total - RAW_KERNEL_OFFSET
+    data = head + _read(path, f, max(room + 1 - len(head), 0))
+    if not data:
+        raise ArmnvError(f"{path}: empty image")
+    offset, claimed, kind = RAW_KERNEL_OFFSET, len(data), "raw"
+    if len(data) > IMAGE_MAGIC_OFFSET + 4 and data[IMAGE_MAGIC_OFFSET : IMAGE_MAGIC_OFFSET + 4] == IMAGE_MAGIC:
+        text_offset, image_size, flags = struct.unpack_from("<QQQ", data, 8)
+        if flags & IMAGE_FLAG_BE:
+            raise ArmnvError(f"{path}: big-endian arm64 Linux Image (header flags {flags:#x}): not supported")
+        kind = "linux"
+        # image_size 0 (kernels before 3.17): text_offset is not to be trusted, QEMU's default applies
+        if image_size:
+            offset = text_offset + (2 << 20 if text_offset < BOOT_STUB_ROOM else 0)
+            claimed = max(image_size, len(data))
+    addr = base + offset
+    window.check(path, addr, claimed, "Linux Image" if kind == "linux" else "raw image")
+    return Image(addr, (Segment(addr, data),), kind=kind, end=addr + claimed)
 
 
 def _load_elf(path: str, stream: IO[bytes], window: _Window) -> Image:

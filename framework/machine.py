@@ -3,6 +3,9 @@
 The board is QEMU's ``virt`` with EL2 and without EL3: RAM at 0x4000_0000,
 PL011 at 0x0900_0000, GICv3 distributor at 0x0800_0000 and redistributors at
 0x080A_0000 (from the GIC plugin), PSCI over SMC, semihosting on HLT #0xF000.
+With ``virtualization=False`` (``-M virt,virtualization=off``) the CPU has no
+EL2 (feature ``el2`` off): it starts at EL1 and PSCI is called with HVC, as
+on QEMU's virt without virtualization.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,6 +24,7 @@ from framework.arch import (
     HCR_E2H,
     HCR_FMO,
     HCR_IMO,
+    HCR_RW,
     PSTATE_C,
     PSTATE_DAIF,
     PSTATE_N,
@@ -37,10 +41,11 @@ from framework.cpu.state import CPUState
 from framework.cpu.sysregs import Registry, SysReg
 from framework.devices.semihosting import SemihostingConfig
 from framework.devices.timer import GenericTimer
+from framework.devicetree import MAX_DTB_SIZE
 from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
 from framework.hooklog import DecisionLog, describe_access
-from framework.loader import SymbolTable
+from framework.loader import Image, SymbolTable
 from framework.log import LogFile, make_logger
 from framework.stats import Stats
 from framework.stuck import ExceptionLoop
@@ -51,6 +56,9 @@ RAM_BASE = 0x4000_0000
 UART_BASE = 0x0900_0000
 GICD_BASE = 0x0800_0000
 GICR_BASE = 0x080A_0000
+
+if TYPE_CHECKING:
+    from framework.boot import BootLayout
 
 # HCR_EL2 bits of the base architecture (Armv8.0 [33:0] + E2H for VHE)
 HCR_BASE_MASK = HCR_ARMV80_BITS | HCR_E2H
@@ -66,6 +74,8 @@ class MachineConfig:
     log_file: str | None = None
     append: str = ""
     image_name: str = "armnv"
+    # False: no EL2 (-M virt,virtualization=off), the same as --cpu MODEL,el2=off
+    virtualization: bool = True
     one_insn_per_block: bool = False
     # -icount shift=N: each instruction advances virtual time by 2**N ns
     icount_shift: int = DEFAULT_SHIFT
@@ -97,6 +107,10 @@ class Machine:
         # ---- plugins and features
         self.catalog = plugins.discover()
         model_name, overrides = plugins.parse_cpu_option(config.cpu)
+        if not config.virtualization:
+            if overrides.get("el2"):
+                raise ArmnvError("-M virt,virtualization=off has no EL2, but --cpu switches el2 on")
+            overrides["el2"] = False
         self.model = model = self.catalog.model(model_name)
         self.features = plugins.select_features(self.catalog, model, overrides)
         # ID register values after the feature rule (fields of disabled features lowered)
@@ -148,6 +162,7 @@ class Machine:
         self.reset()
         self.hook.armnv_machine_built(machine=self)
         self.symbols = SymbolTable()
+        self.boot_layout: BootLayout | None = None
         self.start_time = 0.0
         self.run_time = 0.0
 
@@ -217,10 +232,13 @@ class Machine:
         sr["MPIDR_EL1"] = self.id_value("MPIDR_EL1") or 0x80000000
         sr["VPIDR_EL2"] = sr["MIDR_EL1"]
         sr["VMPIDR_EL2"] = sr["MPIDR_EL1"]
-        sr["HCR_EL2"] = self.hcr_res1
+        # without EL2 nothing can write HCR_EL2; EL1 is AArch64, as if RW were set (the only
+        # bit of it that still matters: the register width of EL1 and EL0)
+        sr["HCR_EL2"] = self.hcr_res1 if "el2" in self.features else self.hcr_res1 | HCR_RW
         for name in ("SPSR_EL1", "SPSR_EL2", "ELR_EL1", "ELR_EL2", "ESR_EL1", "ESR_EL2", "FAR_EL1", "FAR_EL2"):
             sr.setdefault(name, 0)
-        cpu.el = 2
+        # the highest implemented EL: no EL3 on the virt board
+        cpu.el = 2 if "el2" in self.features else 1
         cpu.spsel = 1
         cpu.daif = PSTATE_DAIF.mask
         cpu.icount = 0
@@ -229,17 +247,30 @@ class Machine:
         self.mem.switch(cpu)
 
     # ---- loading and running -------------------------------------------------------------
-    def load(self, path: str, load_addr: int | None = None) -> int:
-        """Load an ELF (or a raw image at load_addr); return the entry point and set the PC."""
+    def load(
+        self, path: str, load_addr: int | None = None, *, initrd: str | None = None, dtb: str | None = None
+    ) -> int:
+        """Boot `path` as QEMU's virt boots ``-kernel`` (`framework.boot`); return the entry point.
+
+        An ELF, a raw image at `load_addr`, or a Linux Image / raw kernel placed by
+        the Linux boot protocol; `initrd` and `dtb` (the user's tree instead of the
+        board's) are files. The PC is the entry point and x0 the device tree's address.
+        """
+        from framework import boot
+
+        image = self._read_image(path, load_addr)
+        initrd_data = boot.read_file(initrd, "--initrd", boot.MAX_INITRD) if initrd is not None else None
+        dtb_data = boot.read_file(dtb, "--dtb", MAX_DTB_SIZE) if dtb is not None else None
+        self.boot_layout = boot.boot(self, image, initrd=initrd_data, dtb=dtb_data, dtb_path=dtb or "")
+        self.symbols = image.symbols
+        return image.entry
+
+    def _read_image(self, path: str, load_addr: int | None = None) -> Image:
+        """Read and place (but do not load) an image for this machine's RAM."""
         from framework.loader import load_image
 
         ram = self.bus.ram
-        image = load_image(path, load_addr, ram=(ram.base, ram.size))
-        for seg in image.segments:
-            self.write_phys(seg.addr, seg.data)
-        self.symbols = image.symbols
-        self.cpu.pc = image.entry
-        return image.entry
+        return load_image(path, load_addr, ram=(ram.base, ram.size))
 
     def write_phys(self, pa: int, data: bytes) -> None:
         if self.bus.ram_offset(pa, max(len(data), 1)) is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import attrs
+
 from framework.errors import ArmnvError
 
 _SIZE = re.compile(r"(\d+)([KMGT]?)B?", re.IGNORECASE)
@@ -33,3 +35,34 @@ def parse_int(option: str, text: str) -> int:
     if value < 0:
         raise ArmnvError(f"{option}: must not be negative: {text}")
     return value
+
+
+@attrs.define(frozen=True, slots=True)
+class MachineOption:
+    """``-M virt[,virtualization=on|off][,dumpdtb=FILE]``, QEMU's spelling."""
+
+    name: str = "virt"
+    virtualization: bool = True
+    dumpdtb: str | None = None
+
+
+_SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False}
+
+
+def parse_machine(text: str) -> MachineOption:
+    """The ``-M`` option: a board name, then ``key=value`` properties."""
+    name, *props = (part.strip() for part in text.split(","))
+    if name != "virt":
+        raise ArmnvError(f"-M: unknown machine {name!r} (known: virt)")
+    values: dict[str, bool | str] = {}
+    for prop in props:
+        key, sep, value = prop.partition("=")
+        if key == "virtualization" and sep and value.lower() in _SWITCH:
+            values["virtualization"] = _SWITCH[value.lower()]
+        elif key == "dumpdtb" and sep and value:
+            values["dumpdtb"] = value
+        elif key in ("virtualization", "dumpdtb"):
+            raise ArmnvError(f"-M: bad value for {key}: {prop!r} (virtualization=on|off, dumpdtb=FILE)")
+        else:
+            raise ArmnvError(f"-M: unknown property {prop!r} of virt (known: virtualization=on|off, dumpdtb=FILE)")
+    return MachineOption(name, **values)  # type: ignore[arg-type]

@@ -47,7 +47,15 @@ _SPECS = {name: getattr(fn, _SPEC_MARK) for name, fn in vars(hookspecs).items() 
 DECISION_HOOKS = frozenset(name for name, opts in _SPECS.items() if opts.get("firstresult"))
 # hooks called while a catalogue or a machine is built, never afterwards
 BUILD_HOOKS = frozenset(
-    {"armnv_features", "armnv_cpu_models", "armnv_sysregs", "armnv_hcr_bits", "armnv_devices", "armnv_machine_built"}
+    {
+        "armnv_features",
+        "armnv_cpu_models",
+        "armnv_sysregs",
+        "armnv_hcr_bits",
+        "armnv_devices",
+        "armnv_device_tree",
+        "armnv_machine_built",
+    }
 )
 
 

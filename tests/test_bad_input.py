@@ -142,7 +142,8 @@ OPTION_CASES = {
     "cpu-feature-without-plugin": (["--cpu", "max,aarch32=on"], "unknown feature 'aarch32'"),
     "cpu-feature-the-model-lacks": (["--cpu", "neoverse-v1,bti=on"], "does not have feature 'bti'"),
     "cpu-conflicting-features": (["--cpu", "max,mmu=off,hafdbs=on"], "requires 'mmu', which is switched off"),
-    "cpu-fixed-feature-off": (["--cpu", "max,el2=off"], "cannot be switched off"),
+    "cpu-fixed-feature-off": (["--cpu", "max,idst=off"], "cannot be switched off"),
+    "cpu-el2-on-without-virtualization": (["-M", "virt,virtualization=off", "--cpu", "max,el2=on"], "has no EL2"),
     "cpu-bad-value": (["--cpu", "max,vhe=maybe"], "must be on or off"),
     "cpu-no-value": (["--cpu", "max,vhe"], "expected FEATURE=on|off"),
     "cpu-twice": (["--cpu", "max,vhe=on,vhe=off"], "given twice"),
@@ -170,6 +171,13 @@ OPTION_CASES = {
     "load-addr-negative": (["--load-addr", "-1"], "--load-addr"),
     "load-addr-elf": (["--load-addr", "0x40100000"], "--load-addr is for raw images"),
     "machine": (["--machine", "sbsa-ref"], "unknown machine 'sbsa-ref'"),
+    "machine-property": (["-M", "virt,secure=on"], "unknown property 'secure=on'"),
+    "machine-virtualization-value": (["-M", "virt,virtualization=maybe"], "bad value for virtualization"),
+    "machine-dumpdtb-empty": (["-M", "virt,dumpdtb="], "bad value for dumpdtb"),
+    "dumpdtb-unwritable": (["-M", "virt,dumpdtb=/no/such/dir/x.dtb"], "/no/such/dir/x.dtb: cannot write"),
+    "initrd-missing": (["--initrd", "/no/such/initrd"], "--initrd /no/such/initrd: no such file"),
+    "initrd-directory": (["--initrd", "/"], "--initrd /: is a directory"),
+    "dtb-missing": (["--dtb", "/no/such/tree.dtb"], "--dtb /no/such/tree.dtb: no such file"),
     "unknown-option": (["--no-such-option"], "--no-such-option"),
     "log-dir-missing": (["-D", "/no/such/dir/log.txt"], "-D /no/such/dir/log.txt: cannot open"),
 }
@@ -188,6 +196,44 @@ def test_raw_image_outside_ram(tmp_path):
     raw.write_bytes(b"\x1f\x20\x03\xd5" * 4)
     assert_one_error_line(armnv("run", str(raw), "--load-addr", "0x1000"), "outside RAM")
     assert_one_error_line(armnv("run", str(raw), "--load-addr", hex(RAM_BASE + (512 << 20) - 8)), "outside RAM")
+
+
+def test_initrd_that_does_not_fit_in_ram(tmp_path):
+    # 1 MiB of RAM: the initrd goes at RAM base + 512K (half of RAM), past the image
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(bytes(1 << 20))
+    assert_one_error_line(armnv("run", str(HELLO), "-m", "1M", "--initrd", str(initrd)), "do not fit in RAM")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "not a flattened device tree"),
+        (b"hello, this is not a device tree at all; not at all\n", "not a flattened device tree"),
+        (b"\xd0\x0d\xfe\xed" + (1 << 20).to_bytes(4, "big") + bytes(40), "malformed device tree (totalsize"),
+        (b"\xd0\x0d\xfe\xed" + (48).to_bytes(4, "big") + bytes(40), "malformed device tree"),
+    ],
+    ids=["empty", "text", "truncated", "garbage-header"],
+)
+def test_garbage_dtb(tmp_path, content, needle):
+    dtb = tmp_path / "tree.dtb"
+    dtb.write_bytes(content)
+    line = assert_one_error_line(armnv("run", str(HELLO), "--dtb", str(dtb), "--append", "x"), needle)
+    assert str(dtb) in line
+
+
+def test_non_elf_kernel_too_big_for_ram(tmp_path):
+    raw = tmp_path / "kernel.bin"
+    raw.write_bytes(b"\x1f\x20\x03\xd5" * (1 << 18))  # 1 MiB: RAM's size, but placed at RAM + 512K
+    assert_one_error_line(armnv("run", str(raw), "-m", "1M"), "outside RAM")
+    assert_one_error_line(armnv("run", str(raw), "-m", "512K"), "larger than RAM (512K)")
+
+
+def test_big_endian_linux_image(tmp_path):
+    header = struct.pack("<IIQQQQQQ", 0x14000010, 0, 0, 4096, 1, 0, 0, 0) + b"ARM\x64" + bytes(4)
+    image = tmp_path / "Image"
+    image.write_bytes(header + bytes(64))
+    assert_one_error_line(armnv("run", str(image)), "big-endian arm64 Linux Image")
 
 
 @pytest.mark.parametrize(

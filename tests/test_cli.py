@@ -82,8 +82,9 @@ msg: .asciz "raw\\n"
     data = bytearray(HELLO.read_bytes())
     data[18:20] = (62).to_bytes(2, "little")  # e_machine = EM_X86_64
     not_aarch64.write_bytes(bytes(data))
+    # not an ELF, so a raw kernel (the Linux boot protocol), but with nothing in it
     text = raw_dir / "notes.txt"
-    text.write_text("not a program\n")
+    text.write_text("")
     return {
         "exit3": assemble(exit_with(3)),
         "loop": assemble("spin:\n    b spin\n"),
@@ -506,7 +507,7 @@ def test_d_help_lists_categories():
     [
         (["run", "/no/such/image.elf"], "no such file"),
         (["run", "{dir}"], "is a directory"),
-        (["run", "{text}"], "not an ELF file"),
+        (["run", "{text}"], "empty image"),
         (["run", "{not_aarch64}"], "not an AArch64 ELF"),
         (["run", HELLO, "--cpu", "cortex-z99"], "unknown CPU model 'cortex-z99'"),
         (["run", HELLO, "--cpu", "max,warp=on"], "unknown feature 'warp'"),

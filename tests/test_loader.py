@@ -168,7 +168,7 @@ def patched(program: Path, offset: int, data: bytes) -> bytes:
     [
         (lambda d, p: None, None, "no such file"),
         (lambda d, p: d, None, "is a directory"),
-        (lambda d, p: b"just some text\n", None, "not an ELF file"),
+        (lambda d, p: b"", None, "empty image"),
         (lambda d, p: patched(p, 18, struct.pack("<H", 62)), None, "not an AArch64 ELF file (machine EM_X86_64)"),
         (lambda d, p: patched(p, 18, struct.pack("<H", 40)), None, "not an AArch64 ELF file (machine EM_ARM)"),
         (lambda d, p: elf32_aarch64(), None, "32-bit"),
@@ -176,7 +176,17 @@ def patched(program: Path, offset: int, data: bytes) -> bytes:
         (lambda d, p: p.read_bytes(), 0x4008_0000, "is an ELF file"),
         (lambda d, p: b"", 0x4008_0000, "empty image"),
     ],
-    ids=["missing", "directory", "text", "x86-64", "arm32", "elf32", "truncated", "elf-with-load-addr", "empty-raw"],
+    ids=[
+        "missing",
+        "directory",
+        "empty-kernel",
+        "x86-64",
+        "arm32",
+        "elf32",
+        "truncated",
+        "elf-with-load-addr",
+        "empty-raw",
+    ],
 )
 def test_bad_images_are_reported(tmp_path, program, make, load_addr, message):
     content = make(tmp_path, program)

@@ -1,9 +1,13 @@
-"""PSCI 1.1 firmware over SMC, as QEMU's virt board provides it when the CPU starts at EL2.
+"""PSCI 1.1 firmware, as QEMU's virt board provides it: over SMC with EL2, over HVC without.
 
-There is no EL3: an SMC that HCR_EL2.TSC does not trap is handled here,
-whatever the function ID and whatever HCR_EL2.NV/NV1/NV2 are; no exception is
-taken, the result goes to x0 and execution goes on after the SMC (README
-"Board facts"). The board has one CPU, with affinity 0.
+There is no EL3. With EL2 (the CPU starts there) the conduit is SMC: an SMC
+that HCR_EL2.TSC does not trap is handled here, whatever the function ID and
+whatever HCR_EL2.NV/NV1/NV2 are, and HVC is the ordinary call to EL2. Without
+EL2 (``-M virt,virtualization=off``: the CPU starts at EL1) the conduit is
+HVC from EL1, and SMC is UNDEFINED, as on QEMU. Either way no exception is
+taken, the result goes to x0 and execution goes on after the instruction.
+The device tree names the conduit (psci ``method``). The board has one CPU,
+with affinity 0.
 """
 
 from __future__ import annotations
@@ -51,9 +55,10 @@ M64 = (1 << 64) - 1
 class Psci:
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
+        self.conduit = "smc" if "el2" in machine.features else "hvc"
 
     def call(self, cpu: CPUState) -> None:
-        """Handle the SMC at cpu.pc: function ID in w0, arguments in x1-x3, result in x0."""
+        """Handle the SMC or HVC at cpu.pc: function ID in w0, arguments in x1-x3, result in x0."""
         fid = cpu.x[0] & 0xFFFF_FFFF  # SMCCC: the function ID is W0
         machine = self.machine
         if machine.log_int:

@@ -30,13 +30,22 @@ def _svc(cpu: CPUState, imm: int, pc: int) -> int:
 
 
 def _hvc(cpu: CPUState, imm: int, pc: int) -> int:
-    if cpu.el == 0 or cpu.sr["HCR_EL2"] & HCR_HCD:
+    if cpu.el == 0:
+        return undefined(cpu, pc)
+    psci = cpu.machine.devices["psci"]
+    if psci.conduit == "hvc":
+        # no EL2: HVC would be UNDEFINED, and the board's firmware answers it instead (QEMU's virt)
+        cpu.pc = pc
+        psci.call(cpu)
+        return pc + 4
+    if cpu.sr["HCR_EL2"] & HCR_HCD:
         return undefined(cpu, pc)
     return take_exception(cpu, 2, syn.imm16_call(syn.EC_HVC, imm), pc + 4)
 
 
 def _smc(cpu: CPUState, imm: int, pc: int) -> int:
-    if cpu.el == 0:
+    # no EL3, and without EL2 nothing answers an SMC either
+    if cpu.el == 0 or cpu.machine.devices["psci"].conduit != "smc":
         return undefined(cpu, pc)
     if cpu.el == 1 and hcr_eff(cpu) & HCR_TSC:
         # NV-16: trapped to EL2 whatever HCR_EL2.NV is; preferred return is the SMC itself

@@ -33,7 +33,7 @@ class KernelFeature:
 
 
 KERNEL_FEATURES: tuple[KernelFeature, ...] = (
-    KernelFeature("el2", "EL2: the virt board boots at EL2", fixed=True),
+    KernelFeature("el2", "EL2: the virt board boots at EL2 (off: at EL1, as -M virt,virtualization=off)"),
     KernelFeature("vhe", "FEAT_VHE: HCR_EL2.E2H, the EL2&0 regime, *_EL12/*_EL02 accessors", ("el2",)),
     KernelFeature("idst", "FEAT_IDST: ID-space reads that UNDEF report EC 0x18", fixed=True),
     KernelFeature("uao", "FEAT_UAO: PSTATE.UAO", registers=("UAO",)),

@@ -19,14 +19,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework import hookimpl
-from framework.api import ADVERTISED, Feature, IdField, SysReg
+from framework.api import ADVERTISED, GIC_PPI, IRQ_LEVEL_HIGH, Feature, IdField, SysReg, fdt_cells
 from plugins.gicv3.dist import DIST_FRAME_SIZE, REDIST_SIZE
-from plugins.gicv3.gic import GIC
+from plugins.gicv3.gic import GIC, MAINTENANCE_PPI
 from plugins.gicv3.regs import FEATURE, icc_registers, ich_registers
 from plugins.gicv3.virt import VirtualInterface, model_vtr
 
 if TYPE_CHECKING:
-    from framework.api import Machine
+    from framework.api import DeviceTree, Machine
 
 # ID_AA64PFR0_EL1.GIC [27:24]: 1 = the GICv3 system-register CPU interface
 GIC_FIELD = IdField("ID_AA64PFR0_EL1", 24, 4, "GIC")
@@ -60,3 +60,26 @@ def armnv_devices(machine: Machine) -> None:
     machine.bus.add_device(VIRT_GICD_BASE, DIST_FRAME_SIZE, gic.distributor, "gicv3-distributor")
     machine.bus.add_device(VIRT_GICR_BASE, REDIST_SIZE, gic.redistributor, "gicv3-redistributor")
     machine.interrupts.attach_controller(gic)
+
+
+@hookimpl
+def armnv_device_tree(machine: Machine, tree: DeviceTree) -> None:
+    # QEMU's node: one redistributor region, no ITS (there is none), and with EL2 the
+    # maintenance interrupt
+    handle = tree.phandle()
+    regions = (VIRT_GICD_BASE, DIST_FRAME_SIZE, VIRT_GICR_BASE, REDIST_SIZE)
+    node: dict = {
+        "compatible": "arm,gic-v3",
+        "#interrupt-cells": [3],
+        "interrupt-controller": None,
+        "#address-cells": [2],
+        "#size-cells": [2],
+        "ranges": None,
+        "#redistributor-regions": [1],
+        "reg": [cell for value in regions for cell in fdt_cells(value)],
+        "phandle": [handle],
+    }
+    if "el2" in machine.features:
+        node["interrupts"] = [GIC_PPI, MAINTENANCE_PPI - 16, IRQ_LEVEL_HIGH]
+    tree.add_node("/", f"intc@{VIRT_GICD_BASE:x}", node)
+    tree.interrupt_parent = handle

@@ -135,7 +135,7 @@ def test_dpb2_off_undefines_dc_cvadp(run_asm):
     ("cpu", "message"),
     [
         ("max,frobnicate=on", "unknown feature 'frobnicate'"),
-        ("max,el2=off", "feature 'el2' cannot be switched off"),
+        ("max,idst=off", "feature 'idst' cannot be switched off"),
         ("neoverse-v1,bti=on", "CPU model 'neoverse-v1' does not have feature 'bti'"),
         ("max,bti=maybe", "feature 'bti' must be on or off"),
         ("max,bti=on,bti=off", "feature 'bti' is given twice"),
