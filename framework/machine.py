@@ -40,6 +40,7 @@ from framework.devices.timer import GenericTimer
 from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
 from framework.hooklog import DecisionLog, describe_access
+from framework.levels import LevelCounters
 from framework.loader import SymbolTable
 from framework.log import LogFile, make_logger
 from framework.stats import Stats
@@ -76,6 +77,8 @@ class Machine:
             raise ArmnvError(f"unknown machine {config.machine!r} (known: virt)")
         self.stdout = stdout if stdout is not None else sys.stdout.buffer
         self.stats = Stats()
+        # counters by virtualization level (framework.levels): only when asked for, see attach()
+        self.levels: LevelCounters | None = None
         self.debug = set(config.debug)
         self._log_stream: IO[str] | LogFile = LogFile(config.log_file) if config.log_file else sys.stderr
         self.logger = make_logger(config.log_format, self._log_stream)
@@ -238,6 +241,8 @@ class Machine:
         finally:
             self.run_time += time.perf_counter() - t0
             self.stats.blocks_translated = self.engine.translated
+            if self.levels is not None:
+                self.levels.settle(self.cpu)
             self.flush_output()
 
     def flush_output(self) -> None:
@@ -249,6 +254,9 @@ class Machine:
         """Called when cpu.icount reaches cpu.deadline: limits, interrupts, WFI, PSTATE.IL."""
         cpu = self.cpu
         interrupts = self.interrupts
+        levels = self.levels
+        if levels is not None and levels.pending:
+            levels.settle(cpu)
         while True:
             if cpu.icount >= engine.limit:
                 return StopReason("max-insns")
@@ -269,6 +277,8 @@ class Machine:
         if cpu.il:
             # PSTATE.IL (an illegal exception return): the next instruction takes EC 0x0E
             illegal_state(cpu)
+        if levels is not None and levels.pending:
+            levels.settle(cpu)  # an interrupt or EC 0x0E just taken: no instruction ran since
         cpu.deadline = min(engine.limit, interrupts.next_event(cpu))
         return None
 

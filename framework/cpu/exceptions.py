@@ -126,6 +126,8 @@ def take_exception(
     decisions.entry_pstate(cpu, target_el)
     cpu.pc = (sr[vbar_name] & _VBA) + offset
     machine.stats.exception(esr, vector, from_el, target_el)
+    if machine.levels is not None:
+        machine.levels.exception(cpu, from_el, target_el, esr, vector)
     if machine.log_int:
         machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
     machine.pstate_changed(may_unmask=False)
@@ -198,6 +200,8 @@ def exception_return(cpu: CPUState, pc: int) -> int:
         cpu.set_pstate_bits(restored)
     cpu.excl = None
     cpu.pc = target & M64
+    if machine.levels is not None:
+        machine.levels.exception_return(cpu, el)
     if machine.log_int:
         machine.log_return(el, cpu.el, cpu.pc, spsr)
     machine.pstate_changed()
