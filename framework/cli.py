@@ -49,6 +49,7 @@ from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 import framework
+from framework import demo as _demo
 from framework import plugins
 from framework.errors import ArmnvError
 from framework.log import LOG_FORMATS, categories_help, parse_categories
@@ -290,6 +291,10 @@ def run(
             raise ArmnvError(f"{image}: entry point {entry:#x} is not an aligned address in RAM")
         for warning in plugins.undeclared_switches(m.catalog, cpu):
             _say(f"warning: {warning}")
+        if stats:
+            from framework.levels import LevelCounters
+
+            LevelCounters.attach(m.cpu)
         if gdb_address is None:
             return _run_machine(m, limit, stats=stats, profile=profile)
         from framework.gdbstub import GdbServer
@@ -343,6 +348,9 @@ def list_plugins() -> int:
 
     _print("\n".join(describe_plugins(plugins.discover())))
     return 0
+
+
+app.command("demo", epilog=_demo.DEMO_EPILOG)(_demo.demo_command)
 
 
 # ---- running ---------------------------------------------------------------------------------------
@@ -454,7 +462,7 @@ def _settle_icount(m: Machine, exc: BaseException) -> None:
 
 
 def _report_stats(m: Machine) -> None:
-    lines = m.stats.lines(m.cpu.icount, m.run_time)
+    lines = m.stats.lines(m.cpu.icount, m.run_time) + (m.levels.lines() if m.levels is not None else [])
     if m.config.log_format == "json":
         m.logger.msg("stats", instructions=m.cpu.icount, seconds=round(m.run_time, 6), lines=lines)
     else:

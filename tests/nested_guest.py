@@ -20,25 +20,27 @@ ROUNDS = 3
 L1_NOPS = 5
 L1_BACK_NOPS = 7
 L2_NOPS = 11
+L2_LINE = "hello from L2"  # SYS_WRITE0 at the end of each of L2's runs
+L0_LINE = "L0: all done"  # SYS_WRITE0 before the exit
 VNCR = 0x4070_0000
 HCR_RW, HCR_NV, HCR_NV2 = 1 << 31, 1 << 42, 1 << 45
 
 BOOT_HEAD = [
     "adr x0, l0_vectors",
     "msr vbar_el2, x0",
-    f"ldr x1, ={HCR_RW | HCR_NV:#x}",
+    f"ldr x21, ={HCR_RW | HCR_NV:#x}",
     "mrs x0, id_aa64mmfr2_el1",
     "ubfx x0, x0, #24, #4",
     "cmp x0, #2",
     "b.ne 1f",
 ]
 BOOT_NV2 = [  # only when FEAT_NV2 is there (VNCR_EL2 UNDEFs without it)
-    f"orr x1, x1, #{HCR_NV2:#x}",
+    f"orr x21, x21, #{HCR_NV2:#x}",
     f"ldr x0, ={VNCR:#x}",
     "msr vncr_el2, x0",
 ]
 BOOT_TAIL = [
-    "1: msr hcr_el2, x1",
+    "1: msr hcr_el2, x21",
     "movz x0, #1, lsl #48",
     "msr vttbr_el2, x0",
     "isb",
@@ -63,7 +65,7 @@ L1_SWITCH = [
 L1_BACK = ["l1_back: nop"] + ["nop"] * (L1_BACK_NOPS - 1) + ["sub x20, x20, #1", "cbnz x20, l1_switch"]
 L1_END = ["hvc #1"]
 # L2 (EL1, VMID 2)
-L2_CODE = ["l2_main: nop"] + ["nop"] * (L2_NOPS - 1) + ["hvc #2"]
+L2_CODE = ["l2_main: nop"] + ["nop"] * (L2_NOPS - 1) + ["mov x0, #4", "adr x1, l2_msg", "hlt #0xf000", "hvc #2"]
 # L0's lower-EL synchronous vector and handlers (EL2)
 VECTOR = ["b l0_sync"]
 DISPATCH_HVC = ["l0_sync: mrs x10, esr_el2", "lsr x10, x10, #26", "cmp x10, #0x16", "b.eq l0_hvc"]
@@ -86,7 +88,7 @@ HVC_WHO = ["l0_hvc: mrs x11, vttbr_el2", "lsr x11, x11, #48", "cmp x11, #2", "b.
 RESUME_L1 = [
     "movz x11, #1, lsl #48",
     "msr vttbr_el2, x11",
-    "msr hcr_el2, x1",
+    "msr hcr_el2, x21",
     "isb",
     "adr x11, l1_back",
     "msr elr_el2, x11",
@@ -94,7 +96,7 @@ RESUME_L1 = [
     "msr spsr_el2, x11",
     "eret",
 ]
-DONE = ["l0_done: b _armnv_exit"]
+DONE = ["l0_done: mov x0, #4", "adr x1, l0_msg", "hlt #0xf000", "b _armnv_exit"]
 EXIT = ["mov x0, #0x18", "adr x1, _armnv_exit_block", "hlt #0xf000"]  # framework.testing's epilogue
 
 
@@ -111,6 +113,9 @@ def source() -> str:
         + "    .balign 128\n"
         + _lines(DISPATCH_ERET + SKIP + ENTER_L2 + HVC_WHO + RESUME_L1 + DONE)
         + "    .ltorg\n"
+        + f'l2_msg: .asciz "{L2_LINE}\\n"\n'
+        + f'l0_msg: .asciz "{L0_LINE}\\n"\n'
+        + "    .balign 4\n"
     )
 
 
