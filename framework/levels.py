@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from framework.arch import HCR_E2H, HCR_TGE, VTCR_VS
+from framework.arch import ESR_EC, HCR_E2H, HCR_TGE, VTCR_VS, VTTBR_VMID, VTTBR_VMID8
 from framework.cpu.syndrome import EC_NAMES
 
 if TYPE_CHECKING:
@@ -47,9 +47,7 @@ def level_of(cpu: CPUState, el: int | None = None) -> Bucket:
         el = cpu.el
     if el >= 2 or (el == 0 and sr["HCR_EL2"] & _HOST == _HOST):
         return ("L0", el)
-    vmid = sr.get("VTTBR_EL2", 0) >> 48
-    if not sr.get("VTCR_EL2", 0) & VTCR_VS:
-        vmid &= 0xFF  # 8-bit VMIDs: VMID[15:8] is ignored
+    vmid = (VTTBR_VMID if sr.get("VTCR_EL2", 0) & VTCR_VS else VTTBR_VMID8).get(sr.get("VTTBR_EL2", 0))
     return (_VMID_LEVEL.get(vmid, "other"), el)
 
 
@@ -57,7 +55,7 @@ def exception_kind_name(esr: int | None, vector: int) -> str:
     """``HVC (EC 0x16)``, ``IRQ``: an exception class, for tables and traces."""
     if esr is None:
         return {0x80: "IRQ", 0x100: "FIQ", 0x180: "SError"}.get(vector, "async")
-    ec = (esr >> 26) & 0x3F
+    ec = ESR_EC.get(esr)
     return f"{EC_NAMES.get(ec, 'EC')} (EC {ec:#04x})"
 
 

@@ -95,6 +95,30 @@ def test_trace_of_the_second_world_switch(run_asm, cpu):
     assert [e.redirects for e in trace] == [0] * (len(trace) - 2) + [4 if cpu == NV2 else 0, 0]
 
 
+def test_other_vmids_are_other_and_the_host_el0_is_l0(run_asm):
+    # EL1 under VMID 3 is nobody's; EL0 with {E2H, TGE} = {1, 1} is the host's own (EL2&0 regime)
+    boot = ["adr x0, vec", "msr vbar_el2, x0", f"ldr x0, ={1 << 31:#x}", "msr hcr_el2, x0"]
+    boot += ["movz x0, #3, lsl #48", "msr vttbr_el2, x0", "adr x0, vmid3", "msr elr_el2, x0"]
+    boot += ["mov x0, #0x3c5", "msr spsr_el2, x0", "eret"]
+    vmid3 = ["vmid3: nop", "nop", "nop", "hvc #0"]
+    to_host_el0 = ["cbnz x5, 1f", "mov x5, #1", f"ldr x0, ={1 << 31 | 1 << 34 | 1 << 27:#x}", "msr hcr_el2, x0"]
+    to_host_el0 += ["isb", "adr x0, host_el0", "msr elr_el2, x0", "msr spsr_el2, xzr", "eret"]
+    host_el0 = ["host_el0: nop", "nop", "svc #0"]
+    leave = ["1: b _armnv_exit", "mov x0, #0x18", "adr x1, _armnv_exit_block", "hlt #0xf000"]
+    code = "".join(f"    {line}\n" for line in boot + vmid3 + host_el0)
+    code += "    .balign 2048\nvec:\n    .skip 0x400\n" + "".join(f"    {line}\n" for line in to_host_el0 + leave[:1])
+    m = run_asm(code, setup=lambda m: LevelCounters.attach(m.cpu))
+    assert m.stop.exit_code == 0
+    el2 = len(boot) + len(to_host_el0) + 1 + len(leave)  # the second entry runs the CBNZ again
+    assert {k: n for k, n in m.levels.insns.items() if n} == {
+        ("L0", 2): el2,
+        ("other", 1): len(vmid3),
+        ("L0", 0): len(host_el0),
+    }
+    assert dict(m.levels.to_el2) == {("other", 1, HVC): 1, ("L0", 0, "SVC (EC 0x15)"): 1}
+    assert m.levels.world_switches == 0 and m.levels.traps_to_l0() == 1
+
+
 def test_counters_are_off_unless_asked_for(run_asm):
     m = run_asm(source(), cpu=NV2)
     assert m.levels is None and m.stop.exit_code == 0
