@@ -1,6 +1,7 @@
 """The ``armnv`` command line.
 
     armnv run IMAGE [options]     run a bare-metal AArch64 image on the virt board
+    armnv demo [IMAGE] [options]  the nested-virtualization demo under NV and NV2 (framework.demo)
     armnv cpus [--verbose]        CPU models and their default features
     armnv features                optional architectural features
     armnv plugins                 discovered plugins in registration order, their features and hooks
