@@ -130,8 +130,8 @@ def render_svg(panels: Sequence[tuple[str, Panel]]) -> str:
     for i, (mode, panel) in enumerate(panels):
         out += _panel(panel, mode, PANEL_W * i, height)
         if i:
-            out.append(f'<line x1="{PANEL_W * i}" y1="10" x2="{PANEL_W * i}" y2="{height - 10}" stroke="#ccc"/>')
-    legend = "red: an exception taken to L0 (instruction · rule that trapped it)   green: an ERET from L0"
+            out.append(f'<line x1="{PANEL_W * i}" y1="10" x2="{PANEL_W * i}" y2="{height - 32}" stroke="#ccc"/>')
+    legend = "red: an exception taken to L0 (the instruction · the rule that trapped it); green: an ERET from L0"
     out.append(_text(width / 2, height - 12, legend, "legend"))
     out.append("</svg>")
     return "\n".join(out) + "\n"
