@@ -15,7 +15,7 @@ CROSS     ?= $(or $(ARMNV_CROSS),aarch64-linux-gnu-)
 PIP       := $(VPYTHON) -m pip --disable-pip-version-check --no-input -q
 PYTEST_N  ?= 2
 BENCH_ARGS ?=
-DEMO_IMAGE ?= examples/images/hello.elf
+DEMO_ARGS ?=
 
 # an install is redone when pyproject.toml changes (for the test install: either pyproject.toml,
 # or this file's install steps)
@@ -28,7 +28,7 @@ TEST_PATHS    := tests plugins $(EXAMPLE)/tests
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make demo    run the hello-world guest (needs only Python 3.11)"
+	@echo "make demo    nested virtualization under NV and NV2, counted (armnv demo; DEMO_ARGS='--plot flow.svg ...')"
 	@echo "make test    lint and run the whole test suite (installs what it needs)"
 	@echo "make bench   guest MIPS on fixed workloads, next to unicorn (BENCH_ARGS='--insns N ...')"
 	@echo "make images  rebuild examples/images/ from source"
@@ -78,7 +78,7 @@ toolchain:
 
 # ---- targets -----------------------------------------------------------------------------
 demo: $(RUNTIME_STAMP)
-	$(BIN)/armnv run $(DEMO_IMAGE)
+	$(BIN)/armnv demo $(DEMO_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -262,6 +262,7 @@ TTBR_CNP = 1 << 0
 TTBR_BADDR = Field(1, 47)
 TTBR_ASID = Field(48, 16)
 VTTBR_VMID = Field(48, 16)
+VTTBR_VMID8 = Field(48, 8)  # the VMID with 8-bit VMIDs (VTCR_EL2.VS = 0): VMID[15:8] is ignored
 
 # HPFAR_EL2: IPA[51:12] of a stage-2 fault
 HPFAR_FIPA = Field(4, 40)

@@ -2,6 +2,7 @@
 
     armnv run IMAGE [options]     run a bare-metal AArch64 image or a kernel on the virt board
     armnv dumpdtb FILE [options]  write the device tree of the board to FILE
+    armnv demo [IMAGE] [options]  the nested-virtualization demo under NV and NV2 (framework.demo)
     armnv cpus [--verbose]        CPU models and their default features
     armnv features                optional architectural features
     armnv plugins                 discovered plugins in registration order, their features and hooks
@@ -52,6 +53,7 @@ from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 import framework
+from framework import demo as _demo
 from framework import plugins
 from framework.boot import write_file
 from framework.errors import ArmnvError
@@ -326,6 +328,10 @@ def run(
             raise ArmnvError(f"{image}: entry point {entry:#x} is not an aligned address in RAM")
         for warning in plugins.undeclared_switches(m.catalog, cpu):
             _say(f"warning: {warning}")
+        if stats:
+            from framework.levels import LevelCounters
+
+            LevelCounters.attach(m.cpu)
         if gdb_address is None:
             return _run_machine(m, limit, stats=stats, profile=profile)
         from framework.gdbstub import GdbServer
@@ -399,6 +405,9 @@ def list_plugins() -> int:
 
     _print("\n".join(describe_plugins(plugins.discover())))
     return 0
+
+
+app.command("demo", epilog=_demo.DEMO_EPILOG)(_demo.demo_command)
 
 
 # ---- running ---------------------------------------------------------------------------------------
@@ -513,6 +522,8 @@ def _settle_icount(m: Machine, exc: BaseException) -> None:
 def _report_stats(m: Machine) -> None:
     virtual_ns = m.clock.now(m.cpu)
     lines = m.stats.lines(m.cpu.icount, m.run_time, virtual_ns, m.clock.idle)
+    if m.levels is not None:
+        lines += m.levels.lines()
     if m.config.log_format == "json":
         m.logger.msg(
             "stats", instructions=m.cpu.icount, seconds=round(m.run_time, 6), virtual_ns=virtual_ns, lines=lines

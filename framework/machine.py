@@ -45,6 +45,7 @@ from framework.devicetree import MAX_DTB_SIZE
 from framework.engine import NEVER, Engine, StopReason
 from framework.errors import ArmnvError
 from framework.hooklog import DecisionLog, describe_access
+from framework.levels import LevelCounters
 from framework.loader import Image, SymbolTable
 from framework.log import LogFile, make_logger
 from framework.stats import Stats
@@ -90,6 +91,8 @@ class Machine:
             raise ArmnvError(f"unknown machine {config.machine!r} (known: virt)")
         self.stdout = stdout if stdout is not None else sys.stdout.buffer
         self.stats = Stats()
+        # counters by virtualization level (framework.levels): only when asked for, see attach()
+        self.levels: LevelCounters | None = None
         self.debug = set(config.debug)
         self._log_stream: IO[str] | LogFile = LogFile(config.log_file) if config.log_file else sys.stderr
         self.logger = make_logger(config.log_format, self._log_stream)
@@ -285,6 +288,8 @@ class Machine:
         finally:
             self.run_time += time.perf_counter() - t0
             self.stats.blocks_translated = self.engine.translated
+            if self.levels is not None:
+                self.levels.settle(self.cpu)
             self.flush_output()
 
     def flush_output(self) -> None:
@@ -299,6 +304,9 @@ class Machine:
         if self.stop_request is not None:
             stop, self.stop_request = self.stop_request, None
             return stop
+        levels = self.levels
+        if levels is not None and levels.pending:
+            levels.settle(cpu)
         while True:
             if cpu.icount >= engine.limit:
                 return StopReason("max-insns")
@@ -325,6 +333,8 @@ class Machine:
         if cpu.il:
             # PSTATE.IL (an illegal exception return): the next instruction takes EC 0x0E
             illegal_state(cpu)
+        if levels is not None and levels.pending:
+            levels.settle(cpu)  # an interrupt or EC 0x0E just taken: no instruction ran since
         cpu.deadline = min(engine.limit, interrupts.next_event(cpu))
         return None
 

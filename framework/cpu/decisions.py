@@ -203,6 +203,8 @@ def take(cpu: CPUState, decision: Decision, pc: int, trap_esr: int, what: str = 
     if isinstance(decision, Trap):
         machine = cpu.machine
         machine.stats.trap(decision.el, decision.rule, name or what)
+        if machine.levels is not None:
+            machine.levels.note_rule(decision.rule, decision.why, name or what)
         if machine.log_int or machine.log_sysreg:
             machine.explain(explain_trap(cpu, decision, what), rule=decision.rule)
         return take_exception(cpu, decision.el, trap_esr if decision.esr is None else decision.esr, pc)

@@ -146,6 +146,8 @@ def take_exception(
         fn(cpu, target_el)
     pc = cpu.pc = (sr[vbar_name] & _VBA) + offset
     machine.stats.exceptions[(-vector if esr is None else (esr >> _EC_SHIFT) & _EC_ONES, target_el)] += 1
+    if machine.levels is not None:
+        machine.levels.exception(cpu, from_el, target_el, esr, vector)
     if machine.log_int:
         machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
     # pstate_changed(may_unmask=False): entry masks DAIF and raises the EL, so only the context
@@ -219,6 +221,8 @@ def exception_return(cpu: CPUState, pc: int) -> int:
         cpu.set_pstate_bits(restored)
     cpu.excl = None
     target = cpu.pc = sr[elr_name] & M64
+    if machine.levels is not None:
+        machine.levels.exception_return(cpu, el)
     if machine.log_int:
         machine.log_return(el, cpu.el, target, spsr)
     # machine.pstate_changed(), written out
