@@ -11,6 +11,9 @@ GROUP_MODULES = (
     "framework.isa.ldst_pair",
     "framework.isa.ldst_excl",
     "framework.isa.ldst_fp",
+    "framework.isa.simd_int",
+    "framework.isa.simd_misc",
+    "framework.isa.simd_perm",
 )
 
 
