@@ -197,10 +197,61 @@ def mod_imm(rng: random.Random) -> list[str]:
     return [f"fmov v{d}.{rng.choice(('2s', '4s', '2d'))}, #{f}"]
 
 
+# ---- structure loads and stores ---------------------------------------------------------------------------------
+
+
+def reglist(rng: random.Random, count: int, t: str) -> str:
+    first = vr(rng)
+    return "{" + ", ".join(f"v{(first + i) % 32}.{t}" for i in range(count)) + "}"
+
+
+def addressing(rng: random.Random, nbytes: int) -> tuple[list[str], str]:
+    """x28 = somewhere in the buffer (element-aligned or not); no offset or a post-index."""
+    off = rng.randrange(0, 0x200)
+    setup = [f"add x28, x27, #{off}"]
+    k = rng.randrange(3)
+    if k == 0:
+        return setup, "[x28]"
+    if k == 1:
+        return setup, f"[x28], #{nbytes}"
+    r = rng.randrange(26)
+    return [*setup, f"mov x{r}, #{rng.randrange(-64, 64)}"], f"[x28], x{r}"
+
+
+def struct_multiple(rng: random.Random) -> list[str]:
+    t = rng.choice(ALL_T)
+    width = 16 if t in ("16b", "8h", "4s", "2d") else 8
+    k = rng.randrange(2)
+    if k == 0 or t == "1d":
+        count = rng.randrange(1, 5)
+        mn = rng.choice(("ld1", "st1"))
+    else:
+        count = rng.randrange(2, 5)
+        mn = rng.choice(("ld", "st")) + str(count)
+    if mn[-1] != "1" and t == "1d":
+        t = "2d"
+    setup, addr = addressing(rng, count * width)
+    return [*setup, f"{mn} {reglist(rng, count, t)}, {addr}"]
+
+
+def struct_single(rng: random.Random) -> list[str]:
+    e = rng.choice("bhsd")
+    count = rng.randrange(1, 5)
+    ebytes = ESIZE[e] // 8
+    if rng.random() < 0.3:
+        t = rng.choice([t for t in ALL_T if t[-1] == e] + (["1d"] if e == "d" else []))
+        setup, addr = addressing(rng, count * ebytes)
+        return [*setup, f"ld{count}r {reglist(rng, count, t)}, {addr}"]
+    mn = rng.choice(("ld", "st")) + str(count)
+    setup, addr = addressing(rng, count * ebytes)
+    return [*setup, f"{mn} {reglist(rng, count, e)}[{elem(rng, e)}], {addr}"]
+
+
 FAMILIES = {
     "three_same": THREE_SAME_UNITS,
     "misc": MISC_UNITS,
     "copy_permute": [copy, permute, mod_imm],
+    "structures": [struct_multiple, struct_single],
 }
 
 
