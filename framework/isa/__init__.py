@@ -14,6 +14,7 @@ GROUP_MODULES = (
     "framework.isa.simd_int",
     "framework.isa.simd_misc",
     "framework.isa.simd_perm",
+    "framework.isa.simd_shift",
     "framework.isa.ldst_struct",
 )
 

@@ -247,11 +247,52 @@ def struct_single(rng: random.Random) -> list[str]:
     return [*setup, f"{mn} {reglist(rng, count, e)}[{elem(rng, e)}], {addr}"]
 
 
+# ---- shifts by immediate --------------------------------------------------------------------------------------------
+
+
+def shift_imm(rng: random.Random) -> list[str]:
+    k = rng.randrange(4)
+    if k == 0:  # same-size vector and scalar forms
+        t = rng.choice(ALL_T)
+        e = ESIZE[t[-1]]
+        left_shifts = ("shl", "sli", "sqshl", "uqshl", "sqshlu")
+        mn = rng.choice(("sshr", "ushr", "ssra", "usra", "srshr", "urshr", "srsra", "ursra", "sri", *left_shifts))
+        left = mn in left_shifts
+        sh = rng.choice((rng.randrange(e), 0, e - 1)) if left else rng.choice((rng.randrange(1, e + 1), 1, e))
+        if rng.random() < 0.25:
+            r = "d" if not mn.startswith(("sq", "uq")) else rng.choice("bhsd")
+            e = {"b": 8, "h": 16, "s": 32, "d": 64}[r]
+            sh = min(sh, e - 1) if left else min(max(sh, 1), e)
+            return [f"{mn} {r}{vr(rng)}, {r}{vr(rng)}, #{sh}"]
+        return [f"{mn} v{vr(rng)}.{t}, v{vr(rng)}.{t}, #{sh}"]
+    if k == 1:  # narrowing
+        wide, narrow = rng.choice((("8h", "8b"), ("4s", "4h"), ("2d", "2s")))
+        e = ESIZE[narrow[-1]]
+        mn = rng.choice(("shrn", "rshrn", "sqshrn", "uqshrn", "sqrshrn", "uqrshrn", "sqshrun", "sqrshrun"))
+        sh = rng.choice((rng.randrange(1, e + 1), 1, e, 4))
+        if mn.startswith(("sq", "uq")) and rng.random() < 0.2:
+            d, s = {"8b": ("b", "h"), "4h": ("h", "s"), "2s": ("s", "d")}[narrow]
+            return [f"{mn} {d}{vr(rng)}, {s}{vr(rng)}, #{sh}"]
+        if rng.getrandbits(1):
+            q = {"8b": "16b", "4h": "8h", "2s": "4s"}[narrow]
+            return [f"{mn}2 v{vr(rng)}.{q}, v{vr(rng)}.{wide}, #{sh}"]
+        return [f"{mn} v{vr(rng)}.{narrow}, v{vr(rng)}.{wide}, #{sh}"]
+    if k == 2:  # widening
+        narrow, wide = rng.choice((("8b", "8h"), ("4h", "4s"), ("2s", "2d"), ("16b", "8h"), ("8h", "4s"), ("4s", "2d")))
+        e = ESIZE[narrow[-1]]
+        mn = rng.choice(("sshll", "ushll")) + ("2" if narrow in ("16b", "8h", "4s") else "")
+        return [f"{mn} v{vr(rng)}.{wide}, v{vr(rng)}.{narrow}, #{rng.randrange(e)}"]
+    narrow, wide = rng.choice((("8b", "8h"), ("16b", "8h"), ("2s", "2d")))
+    mn = rng.choice(("sxtl", "uxtl")) + ("2" if narrow == "16b" else "")
+    return [f"{mn} v{vr(rng)}.{wide}, v{vr(rng)}.{narrow}"]
+
+
 FAMILIES = {
     "three_same": THREE_SAME_UNITS,
     "misc": MISC_UNITS,
     "copy_permute": [copy, permute, mod_imm],
     "structures": [struct_multiple, struct_single],
+    "shifts": [shift_imm],
 }
 
 
