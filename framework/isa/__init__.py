@@ -15,6 +15,7 @@ GROUP_MODULES = (
     "framework.isa.simd_misc",
     "framework.isa.simd_perm",
     "framework.isa.simd_shift",
+    "framework.isa.simd_wide",
     "framework.isa.ldst_struct",
 )
 

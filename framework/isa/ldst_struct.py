@@ -158,7 +158,7 @@ def ldst_multiple(ctx: Ctx, Q: int, L: int, opcode: int, size: int, rn: int, rt:
 
 
 @insn("0 Q:1 0011000 L:1 000000 opcode:4 size:2 rn:5 rt:5", post=0, rm=0)
-@insn("0 Q:1 0011001 L:1 0 rm:5 opcode:4 size:2 rn:5 rt:5", post=1)
+@insn("0 Q:1 0011001 L:1 0 rm:5 opcode:4 size:2 rn:5 rt:5", "LDST_multiple_post", post=1)
 def LDST_multiple(ctx: Ctx, Q: int, L: int, opcode: int, size: int, rn: int, rt: int, rm: int, post: int) -> None:
     ldst_multiple(ctx, Q, L, opcode, size, rn, rt, rm, post)
 
@@ -180,7 +180,7 @@ def _single_layout(Q: int, L: int, opcode: int, S: int, size: int) -> tuple[int,
 
 
 @insn("0 Q:1 0011010 L:1 R:1 00000 opcode:3 S:1 size:2 rn:5 rt:5", post=0, rm=0)
-@insn("0 Q:1 0011011 L:1 R:1 rm:5 opcode:3 S:1 size:2 rn:5 rt:5", post=1)
+@insn("0 Q:1 0011011 L:1 R:1 rm:5 opcode:3 S:1 size:2 rn:5 rt:5", "LDST_single_post", post=1)
 def LDST_single(
     ctx: Ctx, Q: int, L: int, R: int, opcode: int, S: int, size: int, rn: int, rt: int, rm: int, post: int
 ) -> None:

@@ -287,12 +287,59 @@ def shift_imm(rng: random.Random) -> list[str]:
     return [f"{mn} v{vr(rng)}.{wide}, v{vr(rng)}.{narrow}"]
 
 
+# ---- widening, narrowing, by element -----------------------------------------------------------------------------
+
+LONG_ARR = (("8b", "8h"), ("4h", "4s"), ("2s", "2d"))
+HIGH = {"8b": "16b", "4h": "8h", "2s": "4s"}
+
+
+def three_different(rng: random.Random) -> list[str]:
+    k = rng.randrange(4)
+    arrs = LONG_ARR if k != 3 else LONG_ARR[1:]
+    narrow, wide = rng.choice(arrs)
+    two = rng.getrandbits(1)
+    n = HIGH[narrow] if two else narrow
+    sfx = "2" if two else ""
+    d, a, b = vr(rng), vr(rng), vr(rng)
+    if k == 0:
+        mn = rng.choice(("saddl", "uaddl", "ssubl", "usubl", "sabdl", "uabdl", "smull", "umull"))
+        mn = rng.choice((mn, "sabal", "uabal", "smlal", "umlal", "smlsl", "umlsl"))
+        return [f"{mn}{sfx} v{d}.{wide}, v{a}.{n}, v{b}.{n}"]
+    if k == 1:
+        mn = rng.choice(("saddw", "uaddw", "ssubw", "usubw"))
+        return [f"{mn}{sfx} v{d}.{wide}, v{a}.{wide}, v{b}.{n}"]
+    if k == 2:
+        mn = rng.choice(("addhn", "raddhn", "subhn", "rsubhn"))
+        return [f"{mn}{sfx} v{d}.{n}, v{a}.{wide}, v{b}.{wide}"]
+    if rng.random() < 0.2:
+        return [f"pmull{sfx} v{d}.8h, v{a}.{'16b' if two else '8b'}, v{b}.{'16b' if two else '8b'}"]
+    mn = rng.choice(("sqdmull", "sqdmlal", "sqdmlsl"))
+    return [f"{mn}{sfx} v{d}.{wide}, v{a}.{n}, v{b}.{n}"]
+
+
+def by_element(rng: random.Random) -> list[str]:
+    e = rng.choice("hs")
+    idx = rng.randrange(8 if e == "h" else 4)
+    m = rng.randrange(16) if e == "h" else vr(rng)
+    if rng.getrandbits(1):
+        t = rng.choice(("4h", "8h") if e == "h" else ("2s", "4s"))
+        mn = rng.choice(("mul", "mla", "mls", "sqdmulh", "sqrdmulh"))
+        return [f"{mn} v{vr(rng)}.{t}, v{vr(rng)}.{t}, v{m}.{e}[{idx}]"]
+    narrow, wide = ("4h", "4s") if e == "h" else ("2s", "2d")
+    two = rng.getrandbits(1)
+    mn = rng.choice(("smull", "umull", "smlal", "umlal", "smlsl", "umlsl", "sqdmull", "sqdmlal", "sqdmlsl"))
+    return [
+        f"{mn}{'2' if two else ''} v{vr(rng)}.{wide}, v{vr(rng)}.{HIGH[narrow] if two else narrow}, v{m}.{e}[{idx}]"
+    ]
+
+
 FAMILIES = {
     "three_same": THREE_SAME_UNITS,
     "misc": MISC_UNITS,
     "copy_permute": [copy, permute, mod_imm],
     "structures": [struct_multiple, struct_single],
     "shifts": [shift_imm],
+    "wide": [three_different, by_element],
 }
 
 
