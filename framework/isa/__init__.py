@@ -16,6 +16,7 @@ GROUP_MODULES = (
     "framework.isa.simd_perm",
     "framework.isa.simd_shift",
     "framework.isa.simd_wide",
+    "framework.isa.simd_dot",
     "framework.isa.ldst_struct",
 )
 

@@ -53,6 +53,8 @@ KERNEL_FEATURES: tuple[KernelFeature, ...] = (
     KernelFeature("sb", "FEAT_SB: the SB barrier", probes=(0xD50330FF,)),
     KernelFeature("dgh", "FEAT_DGH: the DGH hint", probes=(0xD50320DF,)),
     KernelFeature("hbc", "FEAT_HBC: BC.cond", probes=(0x54000010,)),  # BC.EQ .
+    # SDOT V0.4S, V1.16B, V2.16B; UDOT V3.2S, V4.8B, V5.4B[3]
+    KernelFeature("dotprod", "FEAT_DotProd: SDOT/UDOT", probes=(0x4E829420, 0x2FA5E883)),
 )
 
 

@@ -333,13 +333,21 @@ def by_element(rng: random.Random) -> list[str]:
     ]
 
 
+def dot(rng: random.Random) -> list[str]:
+    mn = rng.choice(("sdot", "udot"))
+    t, s = rng.choice((("2s", "8b"), ("4s", "16b")))
+    if rng.getrandbits(1):
+        return [f"{mn} v{vr(rng)}.{t}, v{vr(rng)}.{s}, v{vr(rng)}.4b[{rng.randrange(4)}]"]
+    return [f"{mn} v{vr(rng)}.{t}, v{vr(rng)}.{s}, v{vr(rng)}.{s}"]
+
+
 FAMILIES = {
     "three_same": THREE_SAME_UNITS,
     "misc": MISC_UNITS,
     "copy_permute": [copy, permute, mod_imm],
     "structures": [struct_multiple, struct_single],
     "shifts": [shift_imm],
-    "wide": [three_different, by_element],
+    "wide": [three_different, by_element, dot],
 }
 
 

@@ -288,3 +288,50 @@ def test_loop_over_a_buffer_in_both_block_shapes(run_asm):
         setup=fill(data),
     )
     assert m.cpu.x[5] == sum(data)
+
+
+# ---- FEAT_DotProd --------------------------------------------------------------------------------------------------
+
+
+def test_sdot_udot_vector_and_by_element(run_asm):
+    a = bytes((i * 29 + 200) & 0xFF for i in range(16))
+    b = bytes((i * 71 + 3) & 0xFF for i in range(16))
+    acc = [0xFFFFFFF0, 5, 0x7FFFFFFF, 0x80000000]
+    m = run_asm(
+        """
+    mov v4.16b, v3.16b
+    sdot v3.4s, v0.16b, v1.16b
+    udot v4.4s, v0.16b, v1.4b[2]
+    """,
+        setup=setv(v0=vbytes(a), v1=vbytes(b), v3=sum(x << (32 * i) for i, x in enumerate(acc))),
+    )
+
+    def s8(x: int) -> int:
+        return x - 256 if x >= 128 else x
+
+    sdot = [(acc[i] + sum(s8(a[4 * i + k]) * s8(b[4 * i + k]) for k in range(4))) & 0xFFFFFFFF for i in range(4)]
+    udot = [(acc[i] + sum(a[4 * i + k] * b[8 + k] for k in range(4))) & 0xFFFFFFFF for i in range(4)]
+    assert m.cpu.v[3] == sum(x << (32 * i) for i, x in enumerate(sdot))
+    assert m.cpu.v[4] == sum(x << (32 * i) for i, x in enumerate(udot))
+
+
+def test_dotprod_off_makes_sdot_undefined_and_lowers_id_aa64isar0_dp(run_asm):
+    body = (
+        """
+    mrs x2, id_aa64isar0_el1
+    adr x9, vectors
+    msr vbar_el2, x9
+    mov x20, #0
+fault_insn:
+    sdot v0.4s, v1.16b, v2.16b
+    mov x20, #1
+    b _armnv_exit
+"""
+        + VECTORS
+    )
+    on = run_asm(body, cpu="max")
+    off = run_asm(body, cpu="max,dotprod=off")
+    assert (on.cpu.x[2] >> 44) & 0xF == 1 and on.cpu.x[20] == 1
+    assert (off.cpu.x[2] >> 44) & 0xF == 0 and off.cpu.x[20] == 0
+    assert off.cpu.sr["ESR_EL2"] == 0x02000000
+    assert off.cpu.sr["ELR_EL2"] == sym(off, "fault_insn")
