@@ -28,7 +28,9 @@ from framework.isa.simd_lanes import (
     src,
     swar_add,
     swar_fill,
+    swar_ge,
     swar_nonzero,
+    swar_select,
     swar_sub,
 )
 from framework.isa.table import insn
@@ -64,79 +66,99 @@ def pmul8(a: int, b: int) -> int:
 class LaneOp:
     name: str
     signed: bool
-    fn: Callable[..., int]  # (a, b, esize) or, accumulating, (d, a, b, esize)
+    # the lane result as a Python expression of x (Vn's lane), y (Vm's) and, accumulating, z (Vd's);
+    # {e} is the element size. Compiled into one list comprehension per helper: no call per lane.
+    expr: str
     sizes: int = ANY  # B8|B16|B32|B64 allowed (vector B64 needs Q = 1)
     saturating: bool = False
     accumulate: bool = False
     pairwise: bool = False
     scalar: int = 0  # sizes of the scalar form; 0 = no scalar form
+    compare: bool = False  # expr is a bool: the lane becomes all ones or zero
+    in_range: bool = False  # expr never leaves the element range (SMAX...): no wrapping needed
 
 
-def _op(name: str, signed: bool, fn: Callable[..., int], **kw) -> LaneOp:
-    return LaneOp(name, signed, fn, **kw)
+def _op(name: str, signed: bool, expr: str, **kw) -> LaneOp:
+    return LaneOp(name, signed, expr, **kw)
 
+
+_MAX, _MIN = "x if x > y else y", "x if x < y else y"
 
 # (U, opcode) -> operation (Arm ARM "Advanced SIMD three same")
 THREE_SAME: dict[tuple[int, int], LaneOp] = {
-    (0, 0b00000): _op("shadd", True, lambda a, b, e: (a + b) >> 1, sizes=NO64),
-    (1, 0b00000): _op("uhadd", False, lambda a, b, e: (a + b) >> 1, sizes=NO64),
-    (0, 0b00001): _op("sqadd", True, lambda a, b, e: a + b, saturating=True, scalar=ANY),
-    (1, 0b00001): _op("uqadd", False, lambda a, b, e: a + b, saturating=True, scalar=ANY),
-    (0, 0b00010): _op("srhadd", True, lambda a, b, e: (a + b + 1) >> 1, sizes=NO64),
-    (1, 0b00010): _op("urhadd", False, lambda a, b, e: (a + b + 1) >> 1, sizes=NO64),
-    (0, 0b00100): _op("shsub", True, lambda a, b, e: (a - b) >> 1, sizes=NO64),
-    (1, 0b00100): _op("uhsub", False, lambda a, b, e: (a - b) >> 1, sizes=NO64),
-    (0, 0b00101): _op("sqsub", True, lambda a, b, e: a - b, saturating=True, scalar=ANY),
-    (1, 0b00101): _op("uqsub", False, lambda a, b, e: a - b, saturating=True, scalar=ANY),
-    (0, 0b00110): _op("cmgt", True, lambda a, b, e: -(a > b), scalar=B64),
-    (1, 0b00110): _op("cmhi", False, lambda a, b, e: -(a > b), scalar=B64),
-    (0, 0b00111): _op("cmge", True, lambda a, b, e: -(a >= b), scalar=B64),
-    (1, 0b00111): _op("cmhs", False, lambda a, b, e: -(a >= b), scalar=B64),
-    (0, 0b01000): _op("sshl", True, lambda a, b, e: shift_lane(a, b, False), scalar=B64),
-    (1, 0b01000): _op("ushl", False, lambda a, b, e: shift_lane(a, b, False), scalar=B64),
-    (0, 0b01001): _op("sqshl", True, lambda a, b, e: shift_lane(a, b, False), saturating=True, scalar=ANY),
-    (1, 0b01001): _op("uqshl", False, lambda a, b, e: shift_lane(a, b, False), saturating=True, scalar=ANY),
-    (0, 0b01010): _op("srshl", True, lambda a, b, e: shift_lane(a, b, True), scalar=B64),
-    (1, 0b01010): _op("urshl", False, lambda a, b, e: shift_lane(a, b, True), scalar=B64),
-    (0, 0b01011): _op("sqrshl", True, lambda a, b, e: shift_lane(a, b, True), saturating=True, scalar=ANY),
-    (1, 0b01011): _op("uqrshl", False, lambda a, b, e: shift_lane(a, b, True), saturating=True, scalar=ANY),
-    (0, 0b01100): _op("smax", True, lambda a, b, e: max(a, b), sizes=NO64),
-    (1, 0b01100): _op("umax", False, lambda a, b, e: max(a, b), sizes=NO64),
-    (0, 0b01101): _op("smin", True, lambda a, b, e: min(a, b), sizes=NO64),
-    (1, 0b01101): _op("umin", False, lambda a, b, e: min(a, b), sizes=NO64),
-    (0, 0b01110): _op("sabd", True, lambda a, b, e: abs(a - b), sizes=NO64),
-    (1, 0b01110): _op("uabd", False, lambda a, b, e: abs(a - b), sizes=NO64),
-    (0, 0b01111): _op("saba", True, lambda d, a, b, e: d + abs(a - b), sizes=NO64, accumulate=True),
-    (1, 0b01111): _op("uaba", False, lambda d, a, b, e: d + abs(a - b), sizes=NO64, accumulate=True),
-    (0, 0b10000): _op("add", False, lambda a, b, e: a + b, scalar=B64),
-    (1, 0b10000): _op("sub", False, lambda a, b, e: a - b, scalar=B64),
-    (0, 0b10001): _op("cmtst", False, lambda a, b, e: -((a & b) != 0), scalar=B64),
-    (1, 0b10001): _op("cmeq", False, lambda a, b, e: -(a == b), scalar=B64),
-    (0, 0b10010): _op("mla", False, lambda d, a, b, e: d + a * b, sizes=NO64, accumulate=True),
-    (1, 0b10010): _op("mls", False, lambda d, a, b, e: d - a * b, sizes=NO64, accumulate=True),
-    (0, 0b10011): _op("mul", False, lambda a, b, e: a * b, sizes=NO64),
-    (1, 0b10011): _op("pmul", False, lambda a, b, e: pmul8(a, b), sizes=B8),
-    (0, 0b10100): _op("smaxp", True, lambda a, b, e: max(a, b), sizes=NO64, pairwise=True),
-    (1, 0b10100): _op("umaxp", False, lambda a, b, e: max(a, b), sizes=NO64, pairwise=True),
-    (0, 0b10101): _op("sminp", True, lambda a, b, e: min(a, b), sizes=NO64, pairwise=True),
-    (1, 0b10101): _op("uminp", False, lambda a, b, e: min(a, b), sizes=NO64, pairwise=True),
-    (0, 0b10110): _op("sqdmulh", True, lambda a, b, e: (2 * a * b) >> e, sizes=HS, saturating=True, scalar=HS),
-    (1, 0b10110): _op(
-        "sqrdmulh", True, lambda a, b, e: (2 * a * b + (1 << (e - 1))) >> e, sizes=HS, saturating=True, scalar=HS
-    ),
-    (0, 0b10111): _op("addp", False, lambda a, b, e: a + b, pairwise=True),
+    (0, 0b00000): _op("shadd", True, "(x + y) >> 1", sizes=NO64),
+    (1, 0b00000): _op("uhadd", False, "(x + y) >> 1", sizes=NO64),
+    (0, 0b00001): _op("sqadd", True, "x + y", saturating=True, scalar=ANY),
+    (1, 0b00001): _op("uqadd", False, "x + y", saturating=True, scalar=ANY),
+    (0, 0b00010): _op("srhadd", True, "(x + y + 1) >> 1", sizes=NO64),
+    (1, 0b00010): _op("urhadd", False, "(x + y + 1) >> 1", sizes=NO64),
+    (0, 0b00100): _op("shsub", True, "(x - y) >> 1", sizes=NO64),
+    (1, 0b00100): _op("uhsub", False, "(x - y) >> 1", sizes=NO64),
+    (0, 0b00101): _op("sqsub", True, "x - y", saturating=True, scalar=ANY),
+    (1, 0b00101): _op("uqsub", False, "x - y", saturating=True, scalar=ANY),
+    (0, 0b00110): _op("cmgt", True, "x > y", compare=True, scalar=B64),
+    (1, 0b00110): _op("cmhi", False, "x > y", compare=True, scalar=B64),
+    (0, 0b00111): _op("cmge", True, "x >= y", compare=True, scalar=B64),
+    (1, 0b00111): _op("cmhs", False, "x >= y", compare=True, scalar=B64),
+    (0, 0b01000): _op("sshl", True, "shift_lane(x, y, False)", scalar=B64),
+    (1, 0b01000): _op("ushl", False, "shift_lane(x, y, False)", scalar=B64),
+    (0, 0b01001): _op("sqshl", True, "shift_lane(x, y, False)", saturating=True, scalar=ANY),
+    (1, 0b01001): _op("uqshl", False, "shift_lane(x, y, False)", saturating=True, scalar=ANY),
+    (0, 0b01010): _op("srshl", True, "shift_lane(x, y, True)", scalar=B64),
+    (1, 0b01010): _op("urshl", False, "shift_lane(x, y, True)", scalar=B64),
+    (0, 0b01011): _op("sqrshl", True, "shift_lane(x, y, True)", saturating=True, scalar=ANY),
+    (1, 0b01011): _op("uqrshl", False, "shift_lane(x, y, True)", saturating=True, scalar=ANY),
+    (0, 0b01100): _op("smax", True, _MAX, sizes=NO64, in_range=True),
+    (1, 0b01100): _op("umax", False, _MAX, sizes=NO64, in_range=True),
+    (0, 0b01101): _op("smin", True, _MIN, sizes=NO64, in_range=True),
+    (1, 0b01101): _op("umin", False, _MIN, sizes=NO64, in_range=True),
+    (0, 0b01110): _op("sabd", True, "abs(x - y)", sizes=NO64),
+    (1, 0b01110): _op("uabd", False, "abs(x - y)", sizes=NO64, in_range=True),
+    (0, 0b01111): _op("saba", True, "z + abs(x - y)", sizes=NO64, accumulate=True),
+    (1, 0b01111): _op("uaba", False, "z + abs(x - y)", sizes=NO64, accumulate=True),
+    (0, 0b10000): _op("add", False, "x + y", scalar=B64),
+    (1, 0b10000): _op("sub", False, "x - y", scalar=B64),
+    (0, 0b10001): _op("cmtst", False, "x & y != 0", compare=True, scalar=B64),
+    (1, 0b10001): _op("cmeq", False, "x == y", compare=True, scalar=B64),
+    (0, 0b10010): _op("mla", False, "z + x * y", sizes=NO64, accumulate=True),
+    (1, 0b10010): _op("mls", False, "z - x * y", sizes=NO64, accumulate=True),
+    (0, 0b10011): _op("mul", False, "x * y", sizes=NO64),
+    (1, 0b10011): _op("pmul", False, "pmul8(x, y)", sizes=B8),
+    (0, 0b10100): _op("smaxp", True, _MAX, sizes=NO64, pairwise=True, in_range=True),
+    (1, 0b10100): _op("umaxp", False, _MAX, sizes=NO64, pairwise=True, in_range=True),
+    (0, 0b10101): _op("sminp", True, _MIN, sizes=NO64, pairwise=True, in_range=True),
+    (1, 0b10101): _op("uminp", False, _MIN, sizes=NO64, pairwise=True, in_range=True),
+    (0, 0b10110): _op("sqdmulh", True, "(2 * x * y) >> {e}", sizes=HS, saturating=True, scalar=HS),
+    (1, 0b10110): _op("sqrdmulh", True, "(2 * x * y + (1 << ({e} - 1))) >> {e}", sizes=HS, saturating=True, scalar=HS),
+    (0, 0b10111): _op("addp", False, "x + y", pairwise=True),
 }
+
+
+@functools.cache
+def lane_kernel(expr: str, accumulate: bool) -> Callable[..., list[int]]:
+    """f(xs, ys[, zs]) -> [expr for each lane], compiled once per expression."""
+    args, names = ("xs, ys, zs", "x, y, z") if accumulate else ("xs, ys", "x, y")
+    namespace = {"shift_lane": shift_lane, "pmul8": pmul8}
+    exec(f"def kernel({args}):\n    return [{expr} for {names} in zip({args})]", namespace)
+    return namespace["kernel"]
 
 
 @functools.cache
 def three_same_helper(key: tuple[int, int], esize: int, n: int) -> Callable[..., int]:
     """h(cpu, d, a, b) -> the 128-bit result of the operation `key` on `n` lanes of `esize` bits."""
     op = THREE_SAME[key]
-    st = lane_struct(esize, n, op.signed)
-    unpack = st.unpack_from
-    fn = op.fn
+    unpack = lane_struct(esize, n, op.signed).unpack_from
+    pack = lane_struct(esize, n, op.signed and op.in_range).pack
+    kernel = lane_kernel(op.expr.format(e=esize), op.accumulate)
     m = (1 << esize) - 1
-    signed, sat, acc, pairwise = op.signed, op.saturating, op.accumulate, op.pairwise
+    signed, sat, acc, pairwise, compare, in_range = (
+        op.signed,
+        op.saturating,
+        op.accumulate,
+        op.pairwise,
+        op.compare,
+        op.in_range,
+    )
 
     def h(cpu, d: int, a: int, b: int) -> int:
         la = unpack(a.to_bytes(16, "little"))
@@ -144,31 +166,55 @@ def three_same_helper(key: tuple[int, int], esize: int, n: int) -> Callable[...,
         if pairwise:
             cat = la + lb
             la, lb = cat[0::2], cat[1::2]
-        if acc:
-            ld = unpack(d.to_bytes(16, "little"))
-            r = [fn(z, x, y, esize) for z, x, y in zip(ld, la, lb, strict=True)]
-        else:
-            r = [fn(x, y, esize) for x, y in zip(la, lb, strict=True)]
+        r = kernel(la, lb, unpack(d.to_bytes(16, "little"))) if acc else kernel(la, lb)
+        if compare:  # bools pack as 0/1; times the lane mask each is a lane of ones, with no carries
+            return int.from_bytes(pack(*r), "little") * m
+        if in_range:
+            return int.from_bytes(pack(*r), "little")
         if sat:
             return join(saturate(cpu, r, esize, signed), esize)
-        return join([x & m for x in r], esize)
+        return int.from_bytes(pack(*[x & m for x in r]), "little")
 
     h.__name__ = op.name
     return h
 
 
-def _inline(ctx: Ctx, name: str, a: str, b: str, d: str, esize: int, width: int) -> str | None:
-    """Exact SWAR forms of the operations glibc's string loops run; None for the rest."""
+_UNSIGNED_ORDER = {"cmhs", "cmhi", "umax", "umin", "umaxp", "uminp"}
+_SIGNED_ORDER = {"cmge", "cmgt", "smax", "smin", "smaxp", "sminp"}
+
+
+def _inline(ctx: Ctx, name: str, a: str, b: str, esize: int, width: int) -> str | None:
+    """Exact SWAR forms of the operations glibc's string loops and vectorised loops run; None for the rest."""
     if name == "add":
         return swar_add(ctx, a, b, esize, width)
     if name == "sub":
         return swar_sub(ctx, a, b, esize, width)
+    one = sum(1 << i for i in range(0, width, esize))
     if name == "cmeq":
-        one = sum(1 << i for i in range(0, width, esize))
         return swar_fill(f"({swar_nonzero(ctx, f'({a} ^ {b})', esize, width)} ^ {one:#x})", esize)
     if name == "cmtst":
         return swar_fill(swar_nonzero(ctx, f"({a} & {b})", esize, width), esize)
-    return None
+    if name not in _UNSIGNED_ORDER | _SIGNED_ORDER:
+        return None
+    if name.endswith("p"):
+        if esize != 8:
+            return None
+        # pairwise on bytes: even and odd bytes of Vm:Vn are the two operands, one bytes slice each
+        cat = ctx.local(f"{a}.to_bytes({width // 8}, 'little') + {b}.to_bytes({width // 8}, 'little')", "c")
+        a = ctx.local(f"int.from_bytes({cat}[0::2], 'little')", "a")
+        b = ctx.local(f"int.from_bytes({cat}[1::2], 'little')", "b")
+        name = name[:-1]
+    ua, ub = a, b
+    if name in _SIGNED_ORDER:  # a signed order is the unsigned order of the lanes with their top bits flipped
+        top = one << (esize - 1)
+        ua, ub = ctx.local(f"({a} ^ {top:#x})", "a"), ctx.local(f"({b} ^ {top:#x})", "b")
+    if name in ("cmhs", "cmge"):
+        return swar_fill(swar_ge(ctx, ua, ub, esize, width), esize)
+    if name in ("cmhi", "cmgt"):
+        return swar_fill(f"({swar_ge(ctx, ub, ua, esize, width)} ^ {one:#x})", esize)
+    if name in ("umax", "smax"):
+        return swar_select(ctx, swar_ge(ctx, ua, ub, esize, width), a, b, esize)
+    return swar_select(ctx, swar_ge(ctx, ub, ua, esize, width), a, b, esize)
 
 
 def _emit_three_same(ctx: Ctx, key: tuple[int, int], esize: int, n: int, rm: int, rn: int, rd: int) -> None:
@@ -176,7 +222,7 @@ def _emit_three_same(ctx: Ctx, key: tuple[int, int], esize: int, n: int, rm: int
     width = esize * n
     op = THREE_SAME[key]
     a, b = src(ctx, rn, width), src(ctx, rm, width)
-    expr = None if op.pairwise else _inline(ctx, op.name, a, b, f"v[{rd}]", esize, width)
+    expr = _inline(ctx, op.name, a, b, esize, width)
     if expr is None:
         d = src(ctx, rd, width) if op.accumulate else "0"
         expr = call(ctx, three_same_helper(key, esize, n), d, a, b)

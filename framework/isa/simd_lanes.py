@@ -126,3 +126,20 @@ def swar_nonzero(ctx: Ctx, x: str, esize: int, width: int) -> str:
 def swar_fill(expr: str, esize: int) -> str:
     """Lanes of all ones where `expr` has the lane's lowest bit set (no carries between lanes)."""
     return f"({expr} * {(1 << esize) - 1:#x})"
+
+
+def swar_ge(ctx: Ctx, a: str, b: str, esize: int, width: int) -> str:
+    """Lowest bit of each lane set where lane a >= lane b (unsigned): no borrow out of a - b."""
+    top, _, _ = masks(esize, width)
+    w = (1 << width) - 1
+    a, b = ctx.local(a, "a"), ctx.local(b, "b")
+    diff = ctx.local(swar_sub(ctx, a, b, esize, width), "s")
+    # the borrow out of each lane's top bit: ~a & b, or a and b equal there and the difference borrowed
+    borrow = f"((({a} ^ {w:#x}) & {b}) | ((({a} ^ {b}) ^ {w:#x}) & {diff}))"
+    return f"((({borrow} & {top:#x}) ^ {top:#x}) >> {esize - 1})"
+
+
+def swar_select(ctx: Ctx, take_a: str, a: str, b: str, esize: int) -> str:
+    """Lanes of a where `take_a` has the lane's lowest bit set, else lanes of b."""
+    a, b = ctx.local(a, "a"), ctx.local(b, "b")
+    return f"({b} ^ (({a} ^ {b}) & {swar_fill(take_a, esize)}))"
