@@ -17,6 +17,7 @@ GROUP_MODULES = (
     "framework.isa.simd_shift",
     "framework.isa.simd_wide",
     "framework.isa.simd_dot",
+    "framework.isa.simd_crypto",
     "framework.isa.ldst_struct",
 )
 

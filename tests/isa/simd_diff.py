@@ -82,7 +82,7 @@ def make_cases(rng: random.Random, count: int, units: list[Callable[[random.Rand
 
 
 def run_cases(cases: list[Case], *, one_insn_per_block: bool = False) -> list[tuple[Case, Result, Result]]:
-    source = ["    .text", "    .global _start", "_start:", "    b ."]
+    source = ["    .arch_extension crypto", "    .text", "    .global _start", "_start:", "    b ."]
     for case in cases:
         source += case.lines
     elf = assemble("\n".join(source) + "\n", wrap=False)

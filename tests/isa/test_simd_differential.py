@@ -341,6 +341,17 @@ def dot(rng: random.Random) -> list[str]:
     return [f"{mn} v{vr(rng)}.{t}, v{vr(rng)}.{s}, v{vr(rng)}.{s}"]
 
 
+def crypto(rng: random.Random) -> list[str]:
+    k = rng.randrange(3)
+    if k == 0:
+        return [f"{rng.choice(('aese', 'aesd'))} v{vr(rng)}.16b, v{vr(rng)}.16b"]
+    if k == 1:
+        return [f"{rng.choice(('aesmc', 'aesimc'))} v{vr(rng)}.16b, v{vr(rng)}.16b"]
+    if rng.getrandbits(1):
+        return [f"pmull2 v{vr(rng)}.1q, v{vr(rng)}.2d, v{vr(rng)}.2d"]
+    return [f"pmull v{vr(rng)}.1q, v{vr(rng)}.1d, v{vr(rng)}.1d"]
+
+
 FAMILIES = {
     "three_same": THREE_SAME_UNITS,
     "misc": MISC_UNITS,
@@ -348,6 +359,7 @@ FAMILIES = {
     "structures": [struct_multiple, struct_single],
     "shifts": [shift_imm],
     "wide": [three_different, by_element, dot],
+    "crypto": [crypto],
 }
 
 

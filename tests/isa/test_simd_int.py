@@ -335,3 +335,43 @@ fault_insn:
     assert (off.cpu.x[2] >> 44) & 0xF == 0 and off.cpu.x[20] == 0
     assert off.cpu.sr["ESR_EL2"] == 0x02000000
     assert off.cpu.sr["ELR_EL2"] == sym(off, "fault_insn")
+
+
+# ---- FEAT_AES / FEAT_PMULL ------------------------------------------------------------------------------------------
+
+
+def test_aes_round_steps_match_the_fips_197_example(run_asm):
+    # FIPS-197 appendix B, round 1: AESE = SubBytes(ShiftRows(state ^ key)), AESMC = MixColumns
+    state = vbytes(bytes.fromhex("3243f6a8885a308d313198a2e0370734"))
+    key = vbytes(bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c"))
+    m = run_asm(
+        """
+    .arch_extension crypto
+    mov v2.16b, v0.16b
+    aese v2.16b, v1.16b
+    aesmc v3.16b, v2.16b
+    aesimc v4.16b, v3.16b
+    movi v6.16b, #0
+    mov v5.16b, v4.16b
+    aesd v5.16b, v6.16b
+    """,
+        setup=setv(v0=state, v1=key),
+    )
+    shifted = vbytes(bytes.fromhex("d4bf5d30e0b452aeb84111f11e2798e5"))
+    assert m.cpu.v[2] == shifted
+    assert m.cpu.v[3] == vbytes(bytes.fromhex("046681e5e0cb199a48f8d37a2806264c"))
+    assert m.cpu.v[4] == shifted
+    assert m.cpu.v[5] == state ^ key  # the round's input: 193de3bea0f4e22b9ac68d2ae9f84808
+
+
+def test_pmull_of_doublewords_is_carry_less(run_asm):
+    m = run_asm(
+        """
+    .arch_extension crypto
+    pmull v2.1q, v0.1d, v1.1d
+    pmull2 v3.1q, v0.2d, v1.2d
+    """,
+        setup=setv(v0=0x8000000000000001 | (0xFF << 64), v1=3 | (0xFF << 64)),
+    )
+    assert m.cpu.v[2] == (1 << 64) | (1 << 63) | 3  # (x^63 + 1)(x + 1)
+    assert m.cpu.v[3] == 0x5555  # (x^7 + ... + 1)^2: the squares of the terms, no carries
