@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from ldst_support import BUF, PATTERN, RAM_END, VECTORS, fill, le, sym
+from test_ldst_faults import FAULT_PAGE, at_el1, stand_in
 
 ONES = (1 << 128) - 1
 DATA = bytes(range(64)) + bytes(range(0x80, 0xC0))
@@ -209,7 +210,7 @@ fault_insn:
     "insn",
     ["ld1 {v0.16b}, [x11], #16", "st4 {v0.8b, v1.8b, v2.8b, v3.8b}, [x11], #32", "ld2r {v0.4s, v1.4s}, [x11], #8"],
 )
-def test_structure_access_takes_the_fp_access_trap_first(run_asm, insn):
+def test_syndromes_s3_structure_access_takes_the_fp_access_trap_first(run_asm, insn):
     m = run_asm(
         with_vectors(f"""
     msr cpacr_el1, xzr
@@ -245,3 +246,31 @@ fp_insn:
 )
 def test_unallocated_structure_encodings_undef(assert_undef, word):
     assert_undef(word)
+
+
+@pytest.mark.parametrize(
+    ("insn", "esr"),
+    [
+        ("ld1 {v0.16b}, [x11]", 0x92000007),
+        ("ld2 {v0.4s, v1.4s}, [x11], #32", 0x92000007),
+        ("st1 {v0.d}[1], [x11]", 0x92000047),
+        ("ld1r {v0.8h}, [x11]", 0x92000007),
+    ],
+)
+def test_syndromes_s6_stage2_fault_on_a_structure_access_has_no_isv(run_asm, insn, esr):
+    # ISV is set only for single general-purpose register accesses without writeback
+    m = run_asm(
+        at_el1(f"""
+    ldr x11, ={FAULT_PAGE}
+    mov x9, #3 << 20
+    msr cpacr_el1, x9
+fault_insn:
+    {insn}
+"""),
+        setup=stand_in(),
+    )
+    cpu = m.cpu
+    assert cpu.sr["ESR_EL2"] == esr
+    assert cpu.sr["ELR_EL2"] == sym(m, "fault_insn")
+    assert cpu.sr["FAR_EL2"] == FAULT_PAGE
+    assert cpu.x[11] == FAULT_PAGE

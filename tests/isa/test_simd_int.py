@@ -225,7 +225,7 @@ def test_64_bit_and_scalar_results_clear_the_upper_bits(run_asm):
     "insn",
     ["add v0.16b, v1.16b, v2.16b", "umov w0, v1.b[0]", "dup v0.4s, w1", "movi v0.2d, #0", "cnt v0.8b, v1.8b"],
 )
-def test_advsimd_data_processing_takes_the_fp_access_trap(run_asm, insn):
+def test_syndromes_s3_advsimd_data_processing_takes_the_fp_access_trap(run_asm, insn):
     m = run_asm(
         f"""
     adr x9, vectors
