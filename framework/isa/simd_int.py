@@ -20,6 +20,7 @@ from framework.isa.simd_lanes import (
     arrangement,
     call,
     join,
+    kernel,
     lane_struct,
     saturate,
     set_v,
@@ -134,13 +135,7 @@ THREE_SAME: dict[tuple[int, int], LaneOp] = {
 }
 
 
-@functools.cache
-def lane_kernel(expr: str, accumulate: bool) -> Callable[..., list[int]]:
-    """f(xs, ys[, zs]) -> [expr for each lane], compiled once per expression."""
-    args, names = ("xs, ys, zs", "x, y, z") if accumulate else ("xs, ys", "x, y")
-    namespace = {"shift_lane": shift_lane, "pmul8": pmul8}
-    exec(f"def kernel({args}):\n    return [{expr} for {names} in zip({args})]", namespace)
-    return namespace["kernel"]
+_ENV = (("shift_lane", shift_lane), ("pmul8", pmul8))
 
 
 @functools.cache
@@ -149,7 +144,7 @@ def three_same_helper(key: tuple[int, int], esize: int, n: int) -> Callable[...,
     op = THREE_SAME[key]
     unpack = lane_struct(esize, n, op.signed).unpack_from
     pack = lane_struct(esize, n, op.signed and op.in_range).pack
-    kernel = lane_kernel(op.expr.format(e=esize), op.accumulate)
+    lanes_fn = kernel(op.expr.format(e=esize), ("x", "y", "z") if op.accumulate else ("x", "y"), _ENV)
     m = (1 << esize) - 1
     signed, sat, acc, pairwise, compare, in_range = (
         op.signed,
@@ -166,7 +161,7 @@ def three_same_helper(key: tuple[int, int], esize: int, n: int) -> Callable[...,
         if pairwise:
             cat = la + lb
             la, lb = cat[0::2], cat[1::2]
-        r = kernel(la, lb, unpack(d.to_bytes(16, "little"))) if acc else kernel(la, lb)
+        r = lanes_fn(la, lb, unpack(d.to_bytes(16, "little"))) if acc else lanes_fn(la, lb)
         if compare:  # bools pack as 0/1; times the lane mask each is a lane of ones, with no carries
             return int.from_bytes(pack(*r), "little") * m
         if in_range:

@@ -143,3 +143,13 @@ def swar_select(ctx: Ctx, take_a: str, a: str, b: str, esize: int) -> str:
     """Lanes of a where `take_a` has the lane's lowest bit set, else lanes of b."""
     a, b = ctx.local(a, "a"), ctx.local(b, "b")
     return f"({b} ^ (({a} ^ {b}) & {swar_fill(take_a, esize)}))"
+
+
+@functools.cache
+def kernel(expr: str, names: tuple[str, ...], env: tuple[tuple[str, object], ...] = ()) -> Callable[..., list]:
+    """f(*lane_tuples) -> [expr for names in zip(lane_tuples)]: one compiled comprehension, no call per lane."""
+    params = ", ".join(f"{n}s" for n in names)
+    source = f"zip({params})" if len(names) > 1 else params
+    namespace = dict(env)
+    exec(f"def kernel({params}):\n    return [{expr} for {', '.join(names)} in {source}]", namespace)
+    return namespace["kernel"]

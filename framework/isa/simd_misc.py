@@ -18,6 +18,7 @@ from framework.isa.simd_lanes import (
     arrangement,
     call,
     join,
+    kernel,
     lane_struct,
     saturate,
     set_v,
@@ -32,38 +33,35 @@ POPCOUNT = bytes(bin(i).count("1") for i in range(256))
 BITREV = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
-def _cls(a: int, e: int) -> int:
-    # leading bits equal to the sign bit, the sign bit itself not counted
-    return e - 1 - (~a if a < 0 else a).bit_length()
-
-
-# (U, opcode) -> (name, signed input, fn(a, esize), saturating, vector sizes, scalar sizes)
-UNARY: dict[tuple[int, int], tuple[str, bool, Callable[[int, int], int], bool, int, int]] = {
-    (0, 0b00100): ("cls", True, _cls, False, NO64, 0),
-    (1, 0b00100): ("clz", False, lambda a, e: e - a.bit_length(), False, NO64, 0),
-    (0, 0b00111): ("sqabs", True, lambda a, e: abs(a), True, ANY, ANY),
-    (1, 0b00111): ("sqneg", True, lambda a, e: -a, True, ANY, ANY),
-    (0, 0b01000): ("cmgt0", True, lambda a, e: -(a > 0), False, ANY, B64),
-    (1, 0b01000): ("cmge0", True, lambda a, e: -(a >= 0), False, ANY, B64),
-    (0, 0b01001): ("cmeq0", False, lambda a, e: -(a == 0), False, ANY, B64),
-    (1, 0b01001): ("cmle0", True, lambda a, e: -(a <= 0), False, ANY, B64),
-    (0, 0b01010): ("cmlt0", True, lambda a, e: -(a < 0), False, ANY, B64),
-    (0, 0b01011): ("abs", True, lambda a, e: abs(a), False, ANY, B64),
-    (1, 0b01011): ("neg", True, lambda a, e: -a, False, ANY, B64),
+# (U, opcode) -> (name, signed input, lane expression of x with {e} the element size, saturating,
+# vector sizes, scalar sizes)
+UNARY: dict[tuple[int, int], tuple[str, bool, str, bool, int, int]] = {
+    (0, 0b00100): ("cls", True, "{e} - 1 - (~x if x < 0 else x).bit_length()", False, NO64, 0),
+    (1, 0b00100): ("clz", False, "{e} - x.bit_length()", False, NO64, 0),
+    (0, 0b00111): ("sqabs", True, "abs(x)", True, ANY, ANY),
+    (1, 0b00111): ("sqneg", True, "-x", True, ANY, ANY),
+    (0, 0b01000): ("cmgt0", True, "-(x > 0)", False, ANY, B64),
+    (1, 0b01000): ("cmge0", True, "-(x >= 0)", False, ANY, B64),
+    (0, 0b01001): ("cmeq0", False, "-(x == 0)", False, ANY, B64),
+    (1, 0b01001): ("cmle0", True, "-(x <= 0)", False, ANY, B64),
+    (0, 0b01010): ("cmlt0", True, "-(x < 0)", False, ANY, B64),
+    (0, 0b01011): ("abs", True, "abs(x)", False, ANY, B64),
+    (1, 0b01011): ("neg", True, "-x", False, ANY, B64),
 }
 
 
 @functools.cache
 def unary_helper(key: tuple[int, int], esize: int, n: int) -> Callable[..., int]:
-    name, signed, fn, sat, _, _ = UNARY[key]
+    name, signed, expr, sat, _, _ = UNARY[key]
     unpack = lane_struct(esize, n, signed).unpack_from
     m = (1 << esize) - 1
+    lanes_fn = kernel(f"({expr.format(e=esize)}) & {m}" if not sat else expr.format(e=esize), ("x",))
 
     def h(cpu, a: int) -> int:
-        r = [fn(x, esize) for x in unpack(a.to_bytes(16, "little"))]
+        r = lanes_fn(unpack(a.to_bytes(16, "little")))
         if sat:
             return join(saturate(cpu, r, esize, True), esize)
-        return join([x & m for x in r], esize)
+        return join(r, esize)
 
     h.__name__ = name
     return h

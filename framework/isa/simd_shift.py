@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable
 
 from framework.isa.codegen import Ctx
-from framework.isa.simd_lanes import M64, call, join, lane_struct, saturate, set_v, simd_begin, src
+from framework.isa.simd_lanes import M64, call, join, kernel, lane_struct, saturate, set_v, simd_begin, src
 from framework.isa.table import insn
 
 
@@ -22,44 +22,37 @@ def _rshift(a: int, sh: int, rounding: bool) -> int:
     return (a + (1 << (sh - 1))) >> sh if rounding else a >> sh
 
 
-# (U, opcode) -> (name, signed input, right shift, fn(d, a, sh, esize), saturation: None, "s" or "u", scalar D only)
-SHIFTS: dict[tuple[int, int], tuple[str, bool, bool, Callable[[int, int, int, int], int], str | None, bool]] = {
-    (0, 0b00000): ("sshr", True, True, lambda d, a, s, e: a >> s, None, True),
-    (1, 0b00000): ("ushr", False, True, lambda d, a, s, e: a >> s, None, True),
-    (0, 0b00010): ("ssra", True, True, lambda d, a, s, e: d + (a >> s), None, True),
-    (1, 0b00010): ("usra", False, True, lambda d, a, s, e: d + (a >> s), None, True),
-    (0, 0b00100): ("srshr", True, True, lambda d, a, s, e: _rshift(a, s, True), None, True),
-    (1, 0b00100): ("urshr", False, True, lambda d, a, s, e: _rshift(a, s, True), None, True),
-    (0, 0b00110): ("srsra", True, True, lambda d, a, s, e: d + _rshift(a, s, True), None, True),
-    (1, 0b00110): ("ursra", False, True, lambda d, a, s, e: d + _rshift(a, s, True), None, True),
-    # SRI/SLI keep the bits of Vd the shifted value does not reach
-    (1, 0b01000): (
-        "sri",
-        False,
-        True,
-        lambda d, a, s, e: (d & ~(((1 << e) - 1) >> s)) | (a >> s),
-        None,
-        True,
-    ),
-    (0, 0b01010): ("shl", False, False, lambda d, a, s, e: a << s, None, True),
-    (1, 0b01010): ("sli", False, False, lambda d, a, s, e: (d & ((1 << s) - 1)) | (a << s), None, True),
-    (1, 0b01100): ("sqshlu", True, False, lambda d, a, s, e: a << s, "u", False),
-    (0, 0b01110): ("sqshl", True, False, lambda d, a, s, e: a << s, "s", False),
-    (1, 0b01110): ("uqshl", False, False, lambda d, a, s, e: a << s, "u", False),
+# (U, opcode) -> (name, signed input, right shift, lane expression, saturation None/"s"/"u", scalar D only).
+# The expression is of x (Vn's lane) and z (Vd's) with {s} the shift, {r} its rounding constant and
+# {sri}/{sli} the bits of Vd that SRI/SLI keep (those the shifted value does not reach).
+SHIFTS: dict[tuple[int, int], tuple[str, bool, bool, str, str | None, bool]] = {
+    (0, 0b00000): ("sshr", True, True, "x >> {s}", None, True),
+    (1, 0b00000): ("ushr", False, True, "x >> {s}", None, True),
+    (0, 0b00010): ("ssra", True, True, "z + (x >> {s})", None, True),
+    (1, 0b00010): ("usra", False, True, "z + (x >> {s})", None, True),
+    (0, 0b00100): ("srshr", True, True, "(x + {r}) >> {s}", None, True),
+    (1, 0b00100): ("urshr", False, True, "(x + {r}) >> {s}", None, True),
+    (0, 0b00110): ("srsra", True, True, "z + ((x + {r}) >> {s})", None, True),
+    (1, 0b00110): ("ursra", False, True, "z + ((x + {r}) >> {s})", None, True),
+    (1, 0b01000): ("sri", False, True, "(z & {sri}) | (x >> {s})", None, True),
+    (0, 0b01010): ("shl", False, False, "x << {s}", None, True),
+    (1, 0b01010): ("sli", False, False, "(z & {sli}) | (x << {s})", None, True),
+    (1, 0b01100): ("sqshlu", True, False, "x << {s}", "u", False),
+    (0, 0b01110): ("sqshl", True, False, "x << {s}", "s", False),
+    (1, 0b01110): ("uqshl", False, False, "x << {s}", "u", False),
 }
 
 
 @functools.cache
 def shift_helper(key: tuple[int, int], esize: int, n: int, sh: int) -> Callable[..., int]:
-    name, signed, _, fn, sat, _ = SHIFTS[key]
-    st = lane_struct(esize, n, signed)
-    unpack, unpack_d = st.unpack_from, lane_struct(esize, n).unpack_from
+    name, signed, _, expr, sat, _ = SHIFTS[key]
+    unpack, unpack_d = lane_struct(esize, n, signed).unpack_from, lane_struct(esize, n).unpack_from
     m = (1 << esize) - 1
+    consts = {"s": sh, "r": (1 << (sh - 1)) if sh else 0, "sri": ~(m >> sh) & m, "sli": (1 << sh) - 1}
+    lanes_fn = kernel(expr.format(**consts), ("x", "z"))
 
     def h(cpu, d: int, a: int) -> int:
-        la = unpack(a.to_bytes(16, "little"))
-        ld = unpack_d(d.to_bytes(16, "little"))
-        r = [fn(z, x, sh, esize) for z, x in zip(ld, la, strict=True)]
+        r = lanes_fn(unpack(a.to_bytes(16, "little")), unpack_d(d.to_bytes(16, "little")))
         if sat is not None:
             return join(saturate(cpu, r, esize, sat == "s"), esize)
         return join([x & m for x in r], esize)
@@ -83,6 +76,14 @@ def _emit_shift(ctx: Ctx, key: tuple[int, int], esize: int, n: int, sh: int, rn:
     if name == "ushr" and sh < esize:  # no bits cross lanes once each lane's shifted-out bits are masked
         keep = sum((lane >> sh) << i for i in range(0, width, esize))
         set_v(ctx, rd, f"({a} >> {sh}) & {keep:#x}")
+        return
+    if name == "sshr" and sh < esize:
+        # the logical shift, then the sign copied into the top sh bits of the negative lanes
+        one = sum(1 << i for i in range(0, width, esize))
+        a = ctx.local(a, "a")
+        keep = (lane >> sh) * one
+        fill = ((lane >> (esize - sh)) << (esize - sh)) if sh else 0
+        set_v(ctx, rd, f"(({a} >> {sh}) & {keep:#x}) | ((({a} >> {esize - 1}) & {one:#x}) * {fill:#x})")
         return
     if name == "shl":
         keep = sum(((lane << sh) & lane) << i for i in range(0, width, esize))
