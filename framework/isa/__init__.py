@@ -11,6 +11,14 @@ GROUP_MODULES = (
     "framework.isa.ldst_pair",
     "framework.isa.ldst_excl",
     "framework.isa.ldst_fp",
+    "framework.isa.simd_int",
+    "framework.isa.simd_misc",
+    "framework.isa.simd_perm",
+    "framework.isa.simd_shift",
+    "framework.isa.simd_wide",
+    "framework.isa.simd_dot",
+    "framework.isa.simd_crypto",
+    "framework.isa.ldst_struct",
 )
 
 

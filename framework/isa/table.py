@@ -115,11 +115,18 @@ class Decoder:
 
     def __init__(self, rows: list[Row]) -> None:
         ordered = sorted(rows, key=lambda r: -bin(r.mask).count("1"))
-        self.buckets: list[list[Row]] = []
-        top_mask = 0xFFFFFFFF & ~((1 << _BUCKET_SHIFT) - 1)
-        for top in range(1 << (32 - _BUCKET_SHIFT)):
-            bits = top << _BUCKET_SHIFT
-            self.buckets.append([r for r in ordered if (bits ^ r.value) & r.mask & top_mask == 0])
+        tops = (1 << (32 - _BUCKET_SHIFT)) - 1
+        self.buckets: list[list[Row]] = [[] for _ in range(tops + 1)]
+        for r in ordered:
+            # every top-bits value the row matches: its fixed top bits, each subset of the free ones
+            free = ~(r.mask >> _BUCKET_SHIFT) & tops
+            fixed = (r.value >> _BUCKET_SHIFT) & tops
+            sub = free
+            while True:
+                self.buckets[fixed | sub].append(r)
+                if not sub:
+                    break
+                sub = (sub - 1) & free
         self._cache: dict[int, Row | None] = {}
 
     def decode(self, word: int) -> Row | None:

@@ -53,6 +53,14 @@ KERNEL_FEATURES: tuple[KernelFeature, ...] = (
     KernelFeature("sb", "FEAT_SB: the SB barrier", probes=(0xD50330FF,)),
     KernelFeature("dgh", "FEAT_DGH: the DGH hint", probes=(0xD50320DF,)),
     KernelFeature("hbc", "FEAT_HBC: BC.cond", probes=(0x54000010,)),  # BC.EQ .
+    # SDOT V0.4S, V1.16B, V2.16B; UDOT V3.2S, V4.8B, V5.4B[3]
+    KernelFeature("dotprod", "FEAT_DotProd: SDOT/UDOT", probes=(0x4E829420, 0x2FA5E883)),
+    # AESE V0.16B, V1.16B; AESIMC V2.16B, V3.16B; PMULL2 V0.1Q, V1.2D, V2.2D
+    KernelFeature(
+        "aes",
+        "FEAT_AES and FEAT_PMULL: AESE/AESD/AESMC/AESIMC, PMULL of doublewords",
+        probes=(0x4E284820, 0x4E287862, 0x4EE2E020),
+    ),
 )
 
 

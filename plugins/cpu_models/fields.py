@@ -242,6 +242,8 @@ KERNEL_CLAIMS: dict[str, tuple[IdField, ...]] = {
     "sb": (claim("ID_AA64ISAR1_EL1", "SB"),),
     "dgh": (claim("ID_AA64ISAR1_EL1", "DGH"),),
     "hbc": (claim("ID_AA64ISAR2_EL1", "BC"),),
+    "dotprod": (claim("ID_AA64ISAR0_EL1", "DP"),),
+    "aes": (claim("ID_AA64ISAR0_EL1", "AES"),),  # 2: AES and PMULL of doublewords
 }
 
 # Non-zero fields kept at the model's value, or at a non-zero layout level: (register, lsb, width, why)

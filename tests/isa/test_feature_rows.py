@@ -68,6 +68,15 @@ CASES = [
     Case("nmi", ".inst 0xd501411f\nmrs x5, s3_0_c4_c3_0", 1 << 13),
     Case("dpb", "dc cvap, x1\nmov x5, #1", 1),
     Case("dpb2", "dc cvadp, x1\nmov x5, #1", 1),
+    # AESE V0.16B, V1.16B of a zero state and key: SubBytes(0) = 0x63 in every byte
+    Case("aes", ".inst 0x4e284820\numov x5, v0.d[1]", 0x6363636363636363, "movi v0.16b, #0\nmovi v1.16b, #0"),
+    # each 32-bit lane: 1 + 4 * (3 * 2)
+    Case(
+        "dotprod",
+        "sdot v0.4s, v1.16b, v2.16b\numov w5, v0.s[0]",
+        25,
+        "movi v1.16b, #3\nmovi v2.16b, #2\nmovi v0.4s, #1",
+    ),
 ]
 
 # hints stay hints: without their feature they are NOPs, not UNDEFINED

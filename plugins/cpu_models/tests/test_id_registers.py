@@ -128,6 +128,10 @@ SPEC_FIELDS = (
     ("ID_AA64PFR1_EL1", 4, 4, (2, 2, 2), (("ssbs", 0),)),
     ("ID_AA64PFR1_EL1", 36, 4, (1, 0, 0), (("nmi", 0),)),
     ("ID_AA64ISAR0_EL1", 20, 4, (3, 2, 2), (("lse", 0), ("lse128", 2))),
+    ("ID_AA64ISAR0_EL1", 4, 4, (2, 2, 2), (("aes", 0),)),
+    ("ID_AA64ISAR0_EL1", 8, 4, (0, 0, 0), ()),  # SHA1: not implemented
+    ("ID_AA64ISAR0_EL1", 12, 4, (0, 0, 0), ()),  # SHA2: not implemented
+    ("ID_AA64ISAR0_EL1", 44, 4, (1, 1, 1), (("dotprod", 0),)),
     ("ID_AA64ISAR1_EL1", 20, 4, (2, 2, 2), (("lrcpc", 0), ("lrcpc2", 1))),
     ("ID_AA64ISAR1_EL1", 36, 4, (1, 1, 0), (("sb", 0),)),
     ("ID_AA64ISAR2_EL1", 20, 4, (1, 0, 0), (("hbc", 0),)),
