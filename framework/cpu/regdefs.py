@@ -75,7 +75,7 @@ def _read_fpcr(cpu: CPUState) -> int:
 
 
 def _write_fpcr(cpu: CPUState, v: int) -> None:
-    cpu.fpcr = v & 0x07FF9F00
+    cpu.fpcr = v & 0x07C00000  # AHP, DN, FZ, RMode: no FP16, no trapped exceptions
 
 
 def _read_fpsr(cpu: CPUState) -> int:

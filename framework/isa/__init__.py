@@ -11,6 +11,8 @@ GROUP_MODULES = (
     "framework.isa.ldst_pair",
     "framework.isa.ldst_excl",
     "framework.isa.ldst_fp",
+    "framework.isa.fp_scalar",
+    "framework.isa.fp_convert",
 )
 
 
