@@ -13,6 +13,7 @@ GROUP_MODULES = (
     "framework.isa.ldst_fp",
     "framework.isa.fp_scalar",
     "framework.isa.fp_convert",
+    "framework.isa.fp_vector",
 )
 
 

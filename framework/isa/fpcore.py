@@ -508,3 +508,12 @@ def expand_imm(imm8: int, n: int) -> int:
     exp = ((b6 ^ 1) << (e_bits - 1)) | ((-b6 & ((1 << (e_bits - 3)) - 1)) << 2) | ((imm8 >> 4) & 3)
     frac = (imm8 & 15) << (f_bits - 4)
     return sign << (n - 1) | exp << f_bits | frac
+
+
+def fp_mulx(a: int, b: int, n: int, fpcr: int, fl: Flags) -> int:
+    """FPMulX: FPMul, except that infinity times zero is 2.0 with the product's sign."""
+    ka = unpack(a, n, fpcr, fl)[0]
+    kb = unpack(b, n, fpcr, fl)[0]
+    if (ka == INF and kb == ZERO) or (ka == ZERO and kb == INF):
+        return ((a ^ b) >> (n - 1)) << (n - 1) | expand_imm(0, n)
+    return fp_mul(a, b, n, fpcr, fl)

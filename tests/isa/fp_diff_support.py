@@ -213,3 +213,99 @@ def operands(rng: random.Random, n: int) -> tuple[int, int, int, int]:
         mask = (1 << n) - 1
         v1 = sum(related(rng, (v0 >> (i * n)) & mask, n) << (i * n) for i in range(128 // n))
     return v0, v1, vector_value(rng, n), rng.getrandbits(128)
+
+
+# ---- AdvSIMD ----------------------------------------------------------------------------------------
+
+ARRANGEMENTS = {32: ("2s", "4s"), 64: ("2d",)}
+THREE_SAME = (
+    "fadd fsub fmul fdiv fmax fmin fmaxnm fminnm fmla fmls fmulx fabd faddp fmaxp fminp fmaxnmp fminnmp"
+    " fcmeq fcmge fcmgt facge facgt"
+).split()
+SCALAR_THREE_SAME = "fmulx fabd fcmeq fcmge fcmgt facge facgt".split()
+CONVERSIONS = [f"fcvt{r}{s}" for r in "nmapz" for s in "su"] + ["scvtf", "ucvtf"]
+TWO_MISC = ["fabs", "fneg", "fsqrt", *(f"frint{r}" for r in "nmpzaxi"), *CONVERSIONS]
+ZERO_COMPARES = ("fcmeq", "fcmge", "fcmgt", "fcmle", "fcmlt")
+
+
+def _element(rng: random.Random) -> tuple[int, str]:
+    n = rng.choice((32, 64))
+    return n, rng.choice(ARRANGEMENTS[n])
+
+
+def vector_three_same(rng: random.Random) -> tuple[str, int]:
+    n, arr = _element(rng)
+    return f"{rng.choice(THREE_SAME)} v3.{arr}, v0.{arr}, v1.{arr}", n
+
+
+def vector_two_misc(rng: random.Random) -> tuple[str, int]:
+    n, arr = _element(rng)
+    k = rng.randrange(5)
+    if k == 0:
+        return f"{rng.choice(ZERO_COMPARES)} v3.{arr}, v0.{arr}, #0.0", n
+    if k == 1:
+        mn = rng.choice(("fcvtzs", "fcvtzu", "scvtf", "ucvtf"))
+        return f"{mn} v3.{arr}, v0.{arr}, #{rng.randrange(1, n + 1)}", n
+    return f"{rng.choice(TWO_MISC)} v3.{arr}, v0.{arr}", n
+
+
+def vector_precision(rng: random.Random) -> tuple[str, int]:
+    k = rng.randrange(9)
+    return (
+        ("fcvtl v3.4s, v0.4h", 16),
+        ("fcvtl2 v3.4s, v0.8h", 16),
+        ("fcvtl v3.2d, v0.2s", 32),
+        ("fcvtl2 v3.2d, v0.4s", 32),
+        ("fcvtn v3.4h, v0.4s", 32),
+        ("fcvtn2 v3.8h, v0.4s", 32),
+        ("fcvtn v3.2s, v0.2d", 64),
+        ("fcvtn2 v3.4s, v0.2d", 64),
+        (rng.choice(("fcvtxn v3.2s, v0.2d", "fcvtxn2 v3.4s, v0.2d", "fcvtxn s3, d0")), 64),
+    )[k]
+
+
+def reductions(rng: random.Random) -> tuple[str, int]:
+    if rng.getrandbits(1):
+        return f"{rng.choice(('fmaxv', 'fminv', 'fmaxnmv', 'fminnmv'))} s3, v0.4s", 32
+    n = rng.choice((32, 64))
+    mn = rng.choice(("faddp", "fmaxp", "fminp", "fmaxnmp", "fminnmp"))
+    return f"{mn} {SCALAR[n]}3, v0.{'2s' if n == 32 else '2d'}", n
+
+
+def by_element(rng: random.Random) -> tuple[str, int]:
+    n, arr = _element(rng)
+    mn = rng.choice(("fmla", "fmls", "fmul", "fmulx"))
+    t = "s" if n == 32 else "d"
+    idx = rng.randrange(128 // n)
+    rm = rng.choice((1, 2, 17))
+    if rng.getrandbits(1):
+        return f"{mn} {t}3, {t}0, v{rm}.{t}[{idx}]", n
+    return f"{mn} v3.{arr}, v0.{arr}, v{rm}.{t}[{idx}]", n
+
+
+def scalar_simd(rng: random.Random) -> tuple[str, int]:
+    n = rng.choice((32, 64))
+    t = SCALAR[n]
+    k = rng.randrange(5)
+    if k == 0:
+        return f"{rng.choice(SCALAR_THREE_SAME)} {t}3, {t}0, {t}1", n
+    if k == 1:
+        return f"{rng.choice(ZERO_COMPARES)} {t}3, {t}0, #0.0", n
+    if k == 2:
+        mn = rng.choice(("fcvtzs", "fcvtzu", "scvtf", "ucvtf"))
+        return f"{mn} {t}3, {t}0, #{rng.randrange(1, n + 1)}", n
+    if k == 3:
+        return f"{rng.choice(CONVERSIONS)} {t}3, {t}0", n
+    imm = rng.choice((1.0, 0.5, 31.0, 0.1875, 1.9375, 2.0**-3))
+    arr = "2d" if n == 64 else rng.choice(ARRANGEMENTS[32])
+    return f"fmov v3.{arr}, #{'-' if rng.getrandbits(1) else ''}{imm!r}", n
+
+
+VECTOR_GENERATORS: tuple[tuple[Generator, int], ...] = (
+    (vector_three_same, 6),
+    (vector_two_misc, 5),
+    (vector_precision, 2),
+    (reductions, 2),
+    (by_element, 3),
+    (scalar_simd, 3),
+)

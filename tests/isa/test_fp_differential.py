@@ -12,7 +12,7 @@ import os
 import random
 
 import pytest
-from fp_diff_support import SCALAR_GENERATORS, fpcr_value, gpr_value, operands, pick
+from fp_diff_support import SCALAR_GENERATORS, VECTOR_GENERATORS, fpcr_value, gpr_value, operands, pick
 
 from framework.loader import load_image
 from framework.testing import assemble, make_machine
@@ -35,7 +35,7 @@ IN_SIZE = 96  # q0-q3, x1, nzcv, fpcr (and padding)
 OUT_SIZE = 48  # q3, x3, nzcv, fpsr (and padding)
 INSNS_PER_CASE = 20
 
-SUITES = {"scalar": SCALAR_GENERATORS}
+SUITES = {"scalar": SCALAR_GENERATORS, "vector": VECTOR_GENERATORS}
 
 
 def case_source(k: int, insn: str) -> list[str]:
