@@ -516,9 +516,7 @@ for _U in (0, 1):
             insn(f"0 Q:1 {_U} 011110 {pattern}", f"FP_FIXED_{_U}{_op:05b}_{_nm}", wide=_nm == "D")(
                 _fixed(_U, _op, False)
             )
-            insn(f"01 {_U} 111110 {pattern}", f"FP_SFIXED_{_U}{_op:05b}_{_nm}", wide=_nm == "D")(
-                _fixed(_U, _op, True)
-            )
+            insn(f"01 {_U} 111110 {pattern}", f"FP_SFIXED_{_U}{_op:05b}_{_nm}", wide=_nm == "D")(_fixed(_U, _op, True))
 
 
 # ---- FMOV (vector, immediate) -----------------------------------------------------------------------

@@ -218,11 +218,12 @@ def operands(rng: random.Random, n: int) -> tuple[int, int, int, int]:
 # ---- AdvSIMD ----------------------------------------------------------------------------------------
 
 ARRANGEMENTS = {32: ("2s", "4s"), 64: ("2d",)}
-THREE_SAME = (
-    "fadd fsub fmul fdiv fmax fmin fmaxnm fminnm fmla fmls fmulx fabd faddp fmaxp fminp fmaxnmp fminnmp"
-    " fcmeq fcmge fcmgt facge facgt"
-).split()
-SCALAR_THREE_SAME = "fmulx fabd fcmeq fcmge fcmgt facge facgt".split()
+SCALAR_THREE_SAME = ["fmulx", "fabd", "fcmeq", "fcmge", "fcmgt", "facge", "facgt"]
+THREE_SAME = [
+    *SCALAR_THREE_SAME,
+    *("fadd", "fsub", "fmul", "fdiv", "fmax", "fmin", "fmaxnm", "fminnm", "fmla", "fmls"),
+    *("faddp", "fmaxp", "fminp", "fmaxnmp", "fminnmp"),
+]
 CONVERSIONS = [f"fcvt{r}{s}" for r in "nmapz" for s in "su"] + ["scvtf", "ucvtf"]
 TWO_MISC = ["fabs", "fneg", "fsqrt", *(f"frint{r}" for r in "nmpzaxi"), *CONVERSIONS]
 ZERO_COMPARES = ("fcmeq", "fcmge", "fcmgt", "fcmle", "fcmlt")

@@ -57,6 +57,8 @@ def case_source(k: int, insn: str) -> list[str]:
         "    stp x3, x5, [x21, #16]",
         "    str x6, [x21, #32]",
         "    add x21, x21, #48",
+        "    b 1f",  # one block per case: each is translated once
+        "1:",
     ]
 
 
