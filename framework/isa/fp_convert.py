@@ -8,7 +8,10 @@ FJCVTZS (FEAT_JSCVT) and half precision (FEAT_FP16) forms are UNDEFINED.
 
 from __future__ import annotations
 
-from framework.isa import fpcore
+from collections.abc import Callable
+from typing import Any
+
+from framework.isa import fp_fast, fpcore
 from framework.isa.codegen import Ctx
 from framework.isa.fp_scalar import WIDTH, emit_fp_result, fp_helper, fp_operand
 from framework.isa.fpcore import Flags
@@ -33,6 +36,17 @@ def from_fixed(value: int, n: int, fpcr: int, fl: Flags, fbits: int, width: int,
     return fpcore.fixed_to_fp(value, width, fbits, unsigned, n, fpcr, fpcore.rmode(fpcr), fl)
 
 
+_fast_helpers: dict[tuple, Callable[..., int]] = {}
+
+
+def _fast(slow: Callable[..., int], make: Callable[..., Callable[..., int]], *args: Any) -> Callable[..., int]:
+    """One fast-path helper per slow helper, shared by every block."""
+    h = _fast_helpers.get((slow, *args))
+    if h is None:
+        h = _fast_helpers[(slow, *args)] = make(slow, *args)
+    return h
+
+
 def _emit(ctx: Ctx, sf: int, width: int, rmode: int, opcode: int, fbits: int, rn: int, rd: int) -> bool:
     """Emit one conversion; False if the rmode/opcode pair is not one."""
     ibits = 64 if sf else 32
@@ -42,6 +56,8 @@ def _emit(ctx: Ctx, sf: int, width: int, rmode: int, opcode: int, fbits: int, rn
             return False
         emit_fp_check(ctx)
         h = fp_helper(from_fixed, width, fbits, ibits, unsigned)
+        if width == 64 and not fbits:
+            h = _fast(h, fp_fast.int_to_double, ibits, unsigned)
         emit_fp_result(ctx, rd, ctx.call(h, ctx.r(rn, sf)))
         return True
     mode = _TO_INT_MODE.get((rmode, opcode & 6))
@@ -49,6 +65,8 @@ def _emit(ctx: Ctx, sf: int, width: int, rmode: int, opcode: int, fbits: int, rn
         return False
     emit_fp_check(ctx)
     h = fp_helper(to_fixed, width, fbits, ibits, unsigned, mode)
+    if width == 64 and not fbits and mode == fpcore.RZ:
+        h = _fast(h, fp_fast.double_to_int_rz, ibits, unsigned)
     ctx.set_r(rd, ctx.call(h, fp_operand(ctx, rn, width)), sf, masked=True)
     return True
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from framework.isa import fpcore
+from framework.isa import fp_fast, fpcore
 from framework.isa.codegen import Ctx
 from framework.isa.fpcore import Flags
 from framework.isa.ldst_fp import emit_fp_check, set_vreg, vreg
@@ -161,10 +161,22 @@ def FP_2SRC(ctx: Ctx, ftype: int, rm: int, opcode: int, rn: int, rd: int) -> Non
     if width is None:
         return
     fn, extra = op
-    expr = _call(ctx, fn, width, fp_operand(ctx, rn, width), fp_operand(ctx, rm, width), extra=extra)
+    h = fast_helper(opcode) if width == 64 and opcode in (0, 2, 3, 8) else fp_helper(fn, width, *extra)
+    expr = ctx.call(h, fp_operand(ctx, rn, width), fp_operand(ctx, rm, width))
     if opcode == 8:
         expr = f"({expr} ^ {1 << (width - 1):#x})"
     emit_fp_result(ctx, rd, expr)
+
+
+def fast_helper(opcode: int) -> Callable[..., int]:
+    """The double-precision FMUL/FADD/FSUB helper with its host-float fast path."""
+    key = ("fast", opcode)
+    h = _helpers.get(key)
+    if h is None:
+        fn, extra = _TWO_SOURCE[opcode]
+        slow = fp_helper(fn, 64, *extra)
+        h = _helpers[key] = fp_fast.add_sub(slow, opcode == 3) if opcode in (2, 3) else fp_fast.mul(slow)
+    return h
 
 
 # ---- 3 sources --------------------------------------------------------------------------------
@@ -187,7 +199,10 @@ def FP_3SRC(ctx: Ctx, ftype: int, o1: int, rm: int, o0: int, ra: int, rn: int, r
         a = f"({a} ^ {sign:#x})"
     if o0 != o1:
         n = f"({n} ^ {sign:#x})"
-    emit_fp_result(ctx, rd, _call(ctx, _muladd, width, a, n, fp_operand(ctx, rm, width)))
+    h = fp_helper(_muladd, width)
+    if width == 64:
+        h = _helpers.get(("fast", "muladd")) or _helpers.setdefault(("fast", "muladd"), fp_fast.muladd(h))
+    emit_fp_result(ctx, rd, ctx.call(h, a, n, fp_operand(ctx, rm, width)))
 
 
 # ---- compares and selects ---------------------------------------------------------------------

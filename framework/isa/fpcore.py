@@ -19,14 +19,13 @@ from __future__ import annotations
 
 from math import isqrt
 
-# FPSR cumulative exception bits
-IOC, DZC, OFC, UFC, IXC, IDC = 1, 2, 4, 8, 16, 128
-
-# FPCR fields
-FPCR_AHP = 1 << 26
-FPCR_DN = 1 << 25
-FPCR_FZ = 1 << 24
-FPCR_RMODE_SHIFT = 22
+from framework.arch import FPCR_AHP, FPCR_DN, FPCR_FZ, FPCR_RMODE
+from framework.arch import FPSR_DZC as DZC
+from framework.arch import FPSR_IDC as IDC
+from framework.arch import FPSR_IOC as IOC
+from framework.arch import FPSR_IXC as IXC
+from framework.arch import FPSR_OFC as OFC
+from framework.arch import FPSR_UFC as UFC
 
 # rounding modes: FPCR.RMode values, then the ones only instructions select
 RN, RP, RM, RZ, RA, RO = 0, 1, 2, 3, 4, 5
@@ -48,7 +47,7 @@ class Flags:
 
 
 def rmode(fpcr: int) -> int:
-    return (fpcr >> FPCR_RMODE_SHIFT) & 3
+    return FPCR_RMODE.get(fpcr)
 
 
 def unpack(bits: int, n: int, fpcr: int, fl: Flags, *, fz: bool = True) -> tuple[int, int, int, int]:
