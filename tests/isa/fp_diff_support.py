@@ -310,3 +310,24 @@ VECTOR_GENERATORS: tuple[tuple[Generator, int], ...] = (
     (by_element, 3),
     (scalar_simd, 3),
 )
+
+
+def normal_double(rng: random.Random) -> int:
+    """A normal double near 1.0 (sums and products stay normal), with a short significand at times."""
+    frac = rng.getrandbits(52) if rng.getrandbits(1) else rng.getrandbits(8) << 44
+    return rng.getrandbits(1) << 63 | (1023 + rng.randrange(-40, 41)) << 52 | frac
+
+
+def double_common(rng: random.Random) -> tuple[str, int]:
+    mn = rng.choice(("fadd", "fsub", "fmul", "fnmul", "fmadd", "fmsub", "fnmadd", "fnmsub", "scvtf", "fcvtzs"))
+    if mn.startswith("scvtf"):
+        return "scvtf d3, x1", 64
+    if mn.startswith("fcvtz"):
+        return f"{mn} {rng.choice('wx')}3, d0", 64
+    if mn in ("fadd", "fsub", "fmul", "fnmul"):
+        return f"{mn} d3, d0, d1", 64
+    return f"{mn} d3, d0, d1, d2", 64
+
+
+# the common double-precision operations in round-to-nearest on normal operands (their fast paths)
+DOUBLE_GENERATORS: tuple[tuple[Generator, int], ...] = ((double_common, 1),)

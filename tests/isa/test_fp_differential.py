@@ -12,7 +12,16 @@ import os
 import random
 
 import pytest
-from fp_diff_support import SCALAR_GENERATORS, VECTOR_GENERATORS, fpcr_value, gpr_value, operands, pick
+from fp_diff_support import (
+    DOUBLE_GENERATORS,
+    SCALAR_GENERATORS,
+    VECTOR_GENERATORS,
+    fpcr_value,
+    gpr_value,
+    normal_double,
+    operands,
+    pick,
+)
 
 from framework.loader import load_image
 from framework.testing import assemble, make_machine
@@ -35,7 +44,7 @@ IN_SIZE = 96  # q0-q3, x1, nzcv, fpcr (and padding)
 OUT_SIZE = 48  # q3, x3, nzcv, fpsr (and padding)
 INSNS_PER_CASE = 20
 
-SUITES = {"scalar": SCALAR_GENERATORS, "vector": VECTOR_GENERATORS}
+SUITES = {"scalar": SCALAR_GENERATORS, "vector": VECTOR_GENERATORS, "double-rn": DOUBLE_GENERATORS}
 
 
 def case_source(k: int, insn: str) -> list[str]:
@@ -53,7 +62,7 @@ def case_source(k: int, insn: str) -> list[str]:
         f"    {insn}",
         "    mrs x5, nzcv",
         "    mrs x6, fpsr",
-        "    stp q3, q3, [x21]",
+        "    str q3, [x21]",
         "    stp x3, x5, [x21, #16]",
         "    str x6, [x21, #32]",
         "    add x21, x21, #48",
@@ -68,12 +77,16 @@ def build(suite: str, batch: int, count: int) -> tuple[list[str], bytes]:
     for _ in range(count):
         insn, n = pick(rng, SUITES[suite])
         v = operands(rng, n)
+        fpcr = fpcr_value(rng)
+        if suite == "double-rn":
+            v = (normal_double(rng), normal_double(rng), normal_double(rng), v[3])
+            fpcr &= ~(3 << 22)
         insns.append(insn)
         for q in v:
             table += q.to_bytes(16, "little")
         table += gpr_value(rng).to_bytes(8, "little")
         table += (rng.randrange(16) << 28).to_bytes(8, "little")
-        table += fpcr_value(rng).to_bytes(8, "little")
+        table += fpcr.to_bytes(8, "little")
         table += bytes(IN_SIZE - 88)
     return insns, bytes(table)
 
@@ -100,7 +113,7 @@ def describe(insns: list[str], table: bytes, want: bytes, got: bytes) -> str:
         out.append(f"case {k}: {insn}")
         out += [f"    v{i} = {q[i]:#034x}" for i in range(4)]
         out.append(f"    x1 = {x1:#x} nzcv = {nzcv >> 28:04b} fpcr = {fpcr:#010x}")
-        for name, off, size in (("v3", 0, 16), ("x3", 32, 8), ("nzcv", 40, 8), ("fpsr", 48 - 16, 8)):
+        for name, off, size in (("v3", 0, 16), ("x3", 16, 8), ("nzcv", 24, 8), ("fpsr", 32, 8)):
             a, b = int.from_bytes(w[off : off + size], "little"), int.from_bytes(g[off : off + size], "little")
             if a != b:
                 out.append(f"    {name}: unicorn {a:#x} / armnv {b:#x}")
