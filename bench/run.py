@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -130,6 +131,20 @@ def check_nv2(n: int, regs: Regs) -> list[str]:
     return _expect(regs, x20=n * (n + 1) // 2, x21=1)
 
 
+def check_fp(n: int, regs: Regs) -> list[str]:
+    # Python floats are IEEE binary64 with round-to-nearest-even, FPCR's default; the fused
+    # multiply-add is exact here because acc * 0.5 is
+    acc = total = 0.0
+    truncated = 0
+    for i in range(n, 0, -1):
+        acc = acc * 0.5 + float(i)
+        p = acc * 0.1
+        total += p
+        truncated += int(p)
+    bits = lambda f: struct.unpack("<Q", struct.pack("<d", f))[0]  # noqa: E731
+    return _expect(regs, x20=truncated, x21=bits(total), x22=bits(acc))
+
+
 @attrs.define(frozen=True, slots=True)
 class Workload:
     name: str
@@ -157,6 +172,7 @@ WORKLOADS = (
     Workload("fib", "recursive fib(20), BL/RET + frames", ("fib.S",), check_fib),
     Workload("sys", "HVC/SVC round trips + EL1 MSR/MRS", ("sys.S",), check_sys, unicorn=False, exceptions=2),
     Workload("ldst", "LDR/STR loop (baseline of sysreg, nv2)", ("ldst.S",), check_ldst),
+    Workload("fp", "FP loop (SCVTF/FMADD/FMUL/FADD/FCVTZS, double)", ("fp.S",), check_fp),
     Workload(
         "sysreg",
         "allowed MSR/MRS of TPIDR_EL0/EL1/EL2 at EL2",

@@ -319,6 +319,23 @@ CPTR_TTA = 1 << 20
 CPTR_TAM = 1 << 30
 CPTR_TCPAC = 1 << 31
 
+# ---- FPCR and FPSR ----------------------------------------------------------------------------------
+
+FPCR_AHP = 1 << 26  # alternative half precision
+FPCR_DN = 1 << 25  # default NaN
+FPCR_FZ = 1 << 24  # flush denormals to zero
+FPCR_RMODE = Field(22, 2)  # RN, RP, RM, RZ
+# what armnv keeps of an FPCR write: no FEAT_FP16 (FZ16), no trapped exceptions (IOE-IDE RAZ/WI)
+FPCR_WRITABLE = FPCR_AHP | FPCR_DN | FPCR_FZ | FPCR_RMODE.mask
+
+# FPSR cumulative exception flags
+FPSR_IOC = 1 << 0  # invalid operation
+FPSR_DZC = 1 << 1  # division by zero
+FPSR_OFC = 1 << 2  # overflow
+FPSR_UFC = 1 << 3  # underflow
+FPSR_IXC = 1 << 4  # inexact
+FPSR_IDC = 1 << 7  # input denormal
+
 MDCR_HPMN = Field(0, 5)
 MDCR_TPMCR = 1 << 5
 MDCR_TPM = 1 << 6

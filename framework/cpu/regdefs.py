@@ -11,6 +11,7 @@ from framework.arch import (
     CNTHCTL_EL1PCEN,
     CNTHCTL_EL1PCTEN,
     CURRENTEL_EL,
+    FPCR_WRITABLE,
     OSLAR_OSLK,
     OSLSR_OSLK,
     OSLSR_OSLM1,
@@ -75,7 +76,7 @@ def _read_fpcr(cpu: CPUState) -> int:
 
 
 def _write_fpcr(cpu: CPUState, v: int) -> None:
-    cpu.fpcr = v & 0x07FF9F00
+    cpu.fpcr = v & FPCR_WRITABLE
 
 
 def _read_fpsr(cpu: CPUState) -> int:

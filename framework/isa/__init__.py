@@ -19,6 +19,9 @@ GROUP_MODULES = (
     "framework.isa.simd_dot",
     "framework.isa.simd_crypto",
     "framework.isa.ldst_struct",
+    "framework.isa.fp_scalar",
+    "framework.isa.fp_convert",
+    "framework.isa.fp_vector",
 )
 
 
