@@ -25,6 +25,7 @@ one ``linux: error: ...`` line when a package cannot be had or read.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import glob
 import gzip
 import io
@@ -73,11 +74,11 @@ class LinuxError(Exception):
 # ---- packages ------------------------------------------------------------------------------
 
 
-def _run(cmd: list[str]) -> str:
+def _run(cmd: list[str], cwd: Path | None = None) -> str:
     if os.geteuid() != 0 and cmd[0] in ("dpkg", "apt-get") and shutil.which("sudo"):
         cmd = ["sudo", *cmd]
     try:
-        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=cwd)
     except FileNotFoundError:
         raise LinuxError(f"{cmd[0]} not found: give the packages by path (KERNEL_DEB=... BUSYBOX_DEB=...)") from None
     except subprocess.CalledProcessError as exc:
@@ -111,26 +112,32 @@ def fetch(cache: Path = CACHE, kernel_deb: str | None = None, busybox_deb: str |
     """The kernel and busybox packages: given, cached, or downloaded with apt-get into `cache`."""
     kernel = Path(kernel_deb) if kernel_deb else _cached(cache, "linux-image-*-cloud-arm64_*_arm64.deb")
     busybox = Path(busybox_deb) if busybox_deb else _cached(cache, "busybox-static_*_arm64.deb")
+    for path in (kernel, busybox):
+        if path is not None and not path.is_file():
+            raise LinuxError(f"{path}: no such file")
     if kernel is None or busybox is None:
         cache.mkdir(parents=True, exist_ok=True)
         # apt drops privileges to _apt for downloads, which must be able to write the cache
         os.chmod(cache, 0o777)
+        # one download at a time (test workers share the cache): the others find its packages
+        with open(cache / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return _download(cache, kernel, busybox)
+    return kernel, busybox
+
+
+def _download(cache: Path, kernel: Path | None, busybox: Path | None) -> tuple[Path, Path]:
+    kernel = kernel or _cached(cache, "linux-image-*-cloud-arm64_*_arm64.deb")
+    busybox = busybox or _cached(cache, "busybox-static_*_arm64.deb")
+    if kernel is None or busybox is None:
         _enable_arm64()
         wanted = ([_kernel_package()] if kernel is None else []) + ([BUSYBOX_PKG] if busybox is None else [])
         print(f"downloading {' '.join(wanted)} into {cache}", file=sys.stderr)
-        subprocess_cwd = os.getcwd()
-        try:
-            os.chdir(cache)
-            _run(["apt-get", "download", "-qq", *wanted])
-        finally:
-            os.chdir(subprocess_cwd)
+        _run(["apt-get", "download", "-qq", *wanted], cwd=cache)
         kernel = kernel or _cached(cache, "linux-image-*-cloud-arm64_*_arm64.deb")
         busybox = busybox or _cached(cache, "busybox-static_*_arm64.deb")
-        if kernel is None or busybox is None:
-            raise LinuxError(f"apt-get download left no package in {cache}")
-    for path in (kernel, busybox):
-        if not path.is_file():
-            raise LinuxError(f"{path}: no such file")
+    if kernel is None or busybox is None:
+        raise LinuxError(f"apt-get download left no package in {cache}")
     return kernel, busybox
 
 
