@@ -1,4 +1,4 @@
-# armnv: make demo | make test | make bench | make images | make lint | make docs | make clean
+# armnv: make demo | make test | make bench | make linux | make images | make lint | make docs | make clean
 #
 # Everything runs from a virtual environment in .venv, created on first use
 # with python3.11 (or python3 when there is no python3.11). Targets that
@@ -16,6 +16,7 @@ PIP       := $(VPYTHON) -m pip --disable-pip-version-check --no-input -q
 PYTEST_N  ?= 2
 BENCH_ARGS ?=
 DEMO_ARGS ?=
+LINUX_ARGS ?=
 
 # an install is redone when pyproject.toml changes (for the test install: either pyproject.toml,
 # or this file's install steps)
@@ -24,13 +25,14 @@ TEST_STAMP    := $(VENV)/.armnv-test
 EXAMPLE       := examples/plugin-example
 TEST_PATHS    := tests plugins $(EXAMPLE)/tests
 
-.PHONY: all demo test lint docs bench images toolchain venv clean distclean help
+.PHONY: all demo test lint docs bench linux images toolchain venv clean distclean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo    nested virtualization under NV and NV2, counted (armnv demo; DEMO_ARGS='--plot flow.svg ...')"
 	@echo "make test    lint and run the whole test suite (installs what it needs)"
 	@echo "make bench   guest MIPS on fixed workloads, next to unicorn (BENCH_ARGS='--insns N ...')"
+	@echo "make linux   boot Debian's arm64 kernel to a busybox shell (KERNEL_DEB=... BUSYBOX_DEB=... or apt-get)"
 	@echo "make images  rebuild examples/images/ from source"
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make docs    build the documentation site into build/site (mkdocs --strict)"
@@ -94,6 +96,9 @@ test: $(TEST_STAMP) toolchain lint docs
 
 bench: $(TEST_STAMP) toolchain
 	$(VPYTHON) bench/run.py $(BENCH_ARGS)
+
+linux: $(RUNTIME_STAMP)
+	$(VPYTHON) tools/linux.py $(LINUX_ARGS)
 
 images: toolchain
 	$(PYTHON) examples/build.py

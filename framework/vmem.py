@@ -164,8 +164,11 @@ class Context:
     tlb_x: dict[int, int] = attrs.field(factory=dict)
     vcache: dict[int, Any] = attrs.field(factory=dict)
     vcache1: dict[int, Any] = attrs.field(factory=dict)
-    # size shifts (> 12) of mappings with pages in the TLBs, and whether a TBI-tagged VA is there
-    big: set[int] = attrs.field(factory=set)
+    # pages cached from mappings larger than a 4 KiB page: size shift -> mapping number (the
+    # VA, tag dropped, shifted by the size) -> the TLB keys of its pages, so that a TLBI by VA
+    # finds them without a scan of the TLBs (the kernel's flush_tlb_kernel_range issues up to
+    # 512 of them in a row over a TLB of thousands of pages); and whether a TBI-tagged VA is there
+    big: dict[int, dict[int, set[int]]] = attrs.field(factory=dict)
     tagged: bool = False
 
     def clear(self) -> None:
@@ -178,19 +181,26 @@ class Context:
         self.tagged = False
 
     def note(self, va: int, size_shift: int) -> None:
-        """Remember what a TLBI by VA must look for (big mappings, tagged addresses)."""
+        """Remember what a TLBI by VA must look for (pages of big mappings, tagged addresses)."""
         if size_shift > 12:
-            self.big.add(size_shift)
+            vpage = va >> 12
+            mappings = self.big.get(size_shift)
+            if mappings is None:
+                mappings = self.big[size_shift] = {}
+            number = (vpage & _VA_PAGE_LOW) >> (size_shift - 12)
+            pages = mappings.get(number)
+            if pages is None:
+                mappings[number] = {vpage}
+            else:
+                pages.add(vpage)
         if (va >> 56) not in (0, 0xFF):
             self.tagged = True
 
     def drop_va(self, va: int) -> None:
         """Drop every cached page of the mapping(s) that may contain `va`, and the block cache."""
         tlbs = (self.tlb_r, self.tlb_w, self.tlb_x)
-        if not self.big and not self.tagged:
-            for tlb in tlbs:
-                tlb.pop(va >> 12, None)
-        else:
+        if self.tagged:
+            # a page may be cached under any tag: look at every entry
             vpage = (va >> 12) & _VA_PAGE_LOW
             spans = [(vpage, vpage + 1)]
             for shift in self.big:
@@ -200,6 +210,16 @@ class Context:
                 stale = [vp for vp in tlb if any(lo <= vp & _VA_PAGE_LOW < hi for lo, hi in spans)]
                 for vp in stale:
                     del tlb[vp]
+        else:
+            vpage = va >> 12
+            for tlb in tlbs:
+                tlb.pop(vpage, None)
+            for shift, mappings in self.big.items():
+                pages = mappings.pop((vpage & _VA_PAGE_LOW) >> (shift - 12), None)
+                if pages:
+                    for vp in pages:
+                        for tlb in tlbs:
+                            tlb.pop(vp, None)
         self.vcache.clear()
         self.vcache1.clear()
 

@@ -218,6 +218,32 @@ def _pstate_field(attr: str, bit: int, *, mode_change: bool = False):
     return read, write
 
 
+# DBGBCR<n>_EL1: E, PMC, BAS, HMC, SSC, LBN, BT; DBGWCR<n>_EL1: E, PAC, LSC, BAS, HMC, SSC, LBN,
+# WT, MASK; the value registers hold an address (or context ID) whose bits [1:0] are RES0
+DBGBCR_WMASK = 0x00FF_E1E7
+DBGWCR_WMASK = 0x1F1F_FFFF
+DBGXVR_WMASK = ~0b11 & ((1 << 64) - 1)
+
+
+def debug_registers(machine: Machine) -> list[SysReg]:
+    """The breakpoint and watchpoint registers, as many as ID_AA64DFR0_EL1.BRPs/WRPs (+ 1) say.
+
+    They keep what is written (to their fields): no debug event is implemented, but an
+    OS programs and saves them (Linux's hw_breakpoint resets every pair at boot). Those
+    beyond the advertised number are unallocated, so UNDEF.
+    """
+    dfr0 = machine.id_value("ID_AA64DFR0_EL1")
+    brps, wrps = ((dfr0 >> 12) & 0xF) + 1, ((dfr0 >> 20) & 0xF) + 1
+    regs = []
+    for n in range(brps):
+        regs.append(reg(f"DBGBVR{n}_EL1", 2, 0, 0, n, 4, wmask=DBGXVR_WMASK))
+        regs.append(reg(f"DBGBCR{n}_EL1", 2, 0, 0, n, 5, wmask=DBGBCR_WMASK))
+    for n in range(wrps):
+        regs.append(reg(f"DBGWVR{n}_EL1", 2, 0, 0, n, 6, wmask=DBGXVR_WMASK))
+        regs.append(reg(f"DBGWCR{n}_EL1", 2, 0, 0, n, 7, wmask=DBGWCR_WMASK))
+    return regs
+
+
 def base_registers(machine: Machine) -> list[SysReg]:
     sp0_r, sp0_w = _sp_el(0)
     sp1_r, sp1_w = _sp_el(1)
@@ -249,6 +275,7 @@ def base_registers(machine: Machine) -> list[SysReg]:
         reg("OSLAR_EL1", 2, 0, 1, 0, 4, access="WO", write=_write_oslar),
         reg("OSLSR_EL1", 2, 0, 1, 1, 4, access="RO", storage="OSLSR_EL1", reset=OSLSR_RESET, read=_read_oslsr),
     ]
+    regs += debug_registers(machine)
     regs += timer_registers(machine)
     regs += cache_instructions()
     return regs

@@ -121,8 +121,9 @@ DC_BY_SW = (DC_ISW, DC_CSW, DC_CISW)
 DC_TO_POC = (DC_IVAC, DC_CVAC, DC_CIVAC, DC_CVAP, DC_CVADP)  # point of coherency / persistence
 TO_POU = (IC_IVAU, IC_IALLU, IC_IALLUIS, DC_CVAU)  # point of unification
 EL0_CACHE_BY_VA = (DC_CVAC, DC_CVAU, DC_CVAP, DC_CVADP, DC_CIVAC, IC_IVAU)
-# debug: MDSCR_EL1, MDCCINT_EL1 (TDA); OSLAR, OSLSR, OSDLR, DBGPRCR (TDOSA)
-DEBUG_REGS = (K(2, 0, 0, 2, 2), K(2, 0, 0, 2, 0))
+# debug: MDSCR_EL1, MDCCINT_EL1, the breakpoint and watchpoint registers DBG{B,W}{V,C}R<n>_EL1
+# (TDA); OSLAR, OSLSR, OSDLR, DBGPRCR (TDOSA)
+DEBUG_REGS = (K(2, 0, 0, 2, 2), K(2, 0, 0, 2, 0), *(K(2, 0, 0, n, op2) for n in range(16) for op2 in (4, 5, 6, 7)))
 OS_DEBUG_REGS = (K(2, 0, 1, 0, 4), K(2, 0, 1, 1, 4), K(2, 0, 1, 3, 4), K(2, 0, 1, 4, 4))
 
 
