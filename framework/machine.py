@@ -351,12 +351,16 @@ class Machine:
             # exception entry, the one change that cannot unmask: is the guest going round in circles?
             stuck = self.exception_loop.entered(self.cpu)
             if stuck is not None:
-                self.stop_request = StopReason("exception-loop", message=stuck)
-                self.engine.kick()
+                self.request_stop("exception-loop", stuck)
             return
         self.exception_loop.progressed()
         if self.interrupts.maybe_pending(self.cpu):
             self.engine.kick()
+
+    def request_stop(self, kind: str, message: str) -> None:
+        """Stop the run at the run loop's next look (the end of the current block)."""
+        self.stop_request = StopReason(kind, message=message)
+        self.engine.kick()
 
     def decisions_changed(self) -> None:
         """A register access decisions read was written (`SysReg.decides`): drop the decision caches.

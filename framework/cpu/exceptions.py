@@ -150,8 +150,12 @@ def take_exception(
         machine.levels.exception(cpu, from_el, target_el, esr, vector)
     if machine.log_int:
         machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
-    # pstate_changed(may_unmask=False): entry masks DAIF and raises the EL, so only the context
+    # pstate_changed(may_unmask=False), written out: entry masks DAIF and raises the EL, so
+    # only the context changes, and the guest may be going round in circles
     machine.mem.switch(cpu)
+    stuck = machine.exception_loop.entered(cpu)
+    if stuck is not None:
+        machine.request_stop("exception-loop", stuck)
     return pc
 
 
@@ -227,6 +231,7 @@ def exception_return(cpu: CPUState, pc: int) -> int:
         machine.log_return(el, cpu.el, target, spsr)
     # machine.pstate_changed(), written out
     machine.mem.switch(cpu)
+    machine.exception_loop.progressed()
     if machine.interrupts.maybe_pending(cpu):
         machine.engine.kick()
     if cpu.il:
