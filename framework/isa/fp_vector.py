@@ -517,18 +517,3 @@ for _U in (0, 1):
                 _fixed(_U, _op, False)
             )
             insn(f"01 {_U} 111110 {pattern}", f"FP_SFIXED_{_U}{_op:05b}_{_nm}", wide=_nm == "D")(_fixed(_U, _op, True))
-
-
-# ---- FMOV (vector, immediate) -----------------------------------------------------------------------
-
-
-@insn("0 Q:1 op:1 0111100000 abc:3 1111 0 1 defgh:5 rd:5")
-def FMOV_vector_imm(ctx: Ctx, Q: int, op: int, abc: int, defgh: int, rd: int) -> None:
-    if op and not Q:
-        ctx.undef()
-        return
-    emit_fp_check(ctx)
-    n = 64 if op else 32
-    elem = fpcore.expand_imm(abc << 5 | defgh, n)
-    value = sum(elem << i for i in range(0, 64 << Q, n))
-    set_vreg(ctx, rd, hex(value))
