@@ -137,3 +137,25 @@ def test_nested_armnv_run_exits_0_with_l2_output_on_stdout():
     assert proc.returncode == 0, proc.stderr
     assert b"\nhello from L2 userspace\n" in proc.stdout
     assert proc.stderr == b""
+
+
+@pytest.fixture(scope="module")
+def demo_runs():
+    from framework.demo import run_mode
+
+    return {mode: run_mode(str(IMAGE), mode) for mode in ("nv", "nv2")}
+
+
+@pytest.mark.parametrize("mode", ["nv", "nv2"])
+def test_demo_on_the_nested_image_counts_l2_output_and_no_panic(demo_runs, mode):
+    run = demo_runs[mode]
+    assert run.ok and run.panic is None
+    assert "hello from L2 userspace" in [line for _, line in run.output.lines()]
+    # the demo's counters saw every level run: L0 at EL2, L1 at EL1, L2 at EL1 and EL0
+    assert run.levels.world_switches > 8
+    assert (run.redirects > 0) == (mode == "nv2")
+
+
+def test_demo_nv2_makes_at_least_5x_fewer_traps_to_l0_per_world_switch_than_nv(demo_runs):
+    nv, nv2 = (demo_runs[m].levels.traps_per_switch() for m in ("nv", "nv2"))
+    assert nv >= 5 * nv2, (nv, nv2)
