@@ -39,16 +39,14 @@ head``) is not an error, as on QEMU: the guest runs on, its output is dropped.
 
 from __future__ import annotations
 
-import contextlib
 import cProfile
-import errno
 import importlib.metadata
 import os
 import pstats
 import sys
 import traceback
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -56,6 +54,7 @@ import framework
 from framework import demo as _demo
 from framework import plugins
 from framework.boot import write_file
+from framework.console import GuestOutput, ReaderGone, flush_stdout, print_line
 from framework.errors import ArmnvError
 from framework.log import LOG_FORMATS, categories_help, parse_categories
 from framework.options import parse_int, parse_machine, parse_size
@@ -82,95 +81,12 @@ app = typer.Typer(
 )
 
 
-class GuestOutput:
-    """The guest's stdout, flushed at each newline.
-
-    A reader that has gone away (EPIPE) silences it and the guest runs on; any
-    other failed write (ENOSPC, stdout closed) is an `ArmnvError` raised at once,
-    which stops the run: the guest's output would be lost.
-    """
-
-    def __init__(self, stream: IO[bytes] | None) -> None:
-        self.stream = stream
-        self.gone = False
-
-    def write(self, data: bytes) -> int:
-        if not self.gone:
-            try:
-                if self.stream is None:
-                    raise OSError(errno.EBADF, "stdout is closed")
-                self.stream.write(data)
-                if b"\n" in data:
-                    self.stream.flush()
-            except OSError as exc:
-                self._failed(exc)
-        return len(data)
-
-    def flush(self) -> None:
-        if not self.gone and self.stream is not None:
-            try:
-                self.stream.flush()
-            except OSError as exc:
-                self._failed(exc)
-
-    def _failed(self, exc: OSError) -> None:
-        self.gone = True
-        _discard_stdout()
-        if not isinstance(exc, BrokenPipeError):  # `armnv run x | head` is not an error
-            raise ArmnvError(f"stdout: cannot write the guest's output ({_reason(exc)})") from None
-
-
-def _reason(exc: OSError) -> str:
-    return "stdout is closed" if exc.errno == errno.EBADF else exc.strerror or str(exc)
-
-
-def _discard_stdout() -> None:
-    """Point fd 1 at /dev/null, so the interpreter's own flush at exit of what is still buffered is quiet."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout may have no descriptor
-        fd = sys.stdout.fileno()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, fd)
-        os.close(devnull)
-
-
-class _ReaderGone(Exception):  # noqa: N818 - an event, not an error
-    """The reader of an information command's output went away: stop quietly."""
-
-
-def _print(text: str) -> None:
-    """A line on stdout for the information commands, with the output-error rules of `GuestOutput`."""
-    try:
-        if sys.stdout is None:
-            raise OSError(errno.EBADF, "stdout is closed")
-        sys.stdout.write(text + "\n")
-    except BrokenPipeError:
-        _discard_stdout()
-        raise _ReaderGone from None
-    except OSError as exc:
-        _discard_stdout()
-        raise ArmnvError(f"stdout: cannot write ({_reason(exc)})") from None
-
-
-def _flush_stdout() -> None:
-    if sys.stdout is None:
-        return
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _discard_stdout()
-    except OSError as exc:
-        _discard_stdout()
-        raise ArmnvError(f"stdout: cannot write ({_reason(exc)})") from None
-    except ValueError:  # closed by someone else: nothing left to write
-        pass
-
-
 # ---- commands -------------------------------------------------------------------------------------
 
 
 def _version(value: bool) -> None:
     if value:
-        _print(f"armnv {framework.__version__}")
+        print_line(f"armnv {framework.__version__}")
         raise typer.Exit(0)
 
 
@@ -261,7 +177,7 @@ def run(
 ) -> int:
     """Run an AArch64 image on the virt board, starting at EL2 (EL1 without EL2) with the MMU off."""
     if debug and "help" in {c.strip() for d in debug for c in d.split(",")}:
-        _print(categories_help())
+        print_line(categories_help())
         return 0
     if image is None:
         raise ArmnvError("run: missing IMAGE argument")
@@ -378,10 +294,10 @@ def cpus(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ID 
         features = plugins.select_features(catalog, model, {})
         if verbose:
             # the model's own description: identity, defaults, ID fields armnv changes
-            _print("\n".join(describe_model(catalog, model, features)))
+            print_line("\n".join(describe_model(catalog, model, features)))
             continue
-        _print(f"{name:<{width}}  {model.description}")
-        _print(f"{'':<{width}}  default features: {', '.join(sorted(features)) or '(none)'}")
+        print_line(f"{name:<{width}}  {model.description}")
+        print_line(f"{'':<{width}}  default features: {', '.join(sorted(features)) or '(none)'}")
     return 0
 
 
@@ -394,7 +310,7 @@ def features() -> int:
         rows.append((name, feat.plugin, ",".join(feat.requires) or "-", feat.description))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        _print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        print_line("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
     return 0
 
 
@@ -403,7 +319,7 @@ def list_plugins() -> int:
     """List every discovered plugin in registration order: origin, features, CPU models and hooks."""
     from framework.describe import describe_plugins
 
-    _print("\n".join(describe_plugins(plugins.discover())))
+    print_line("\n".join(describe_plugins(plugins.discover())))
     return 0
 
 
@@ -595,11 +511,11 @@ def run_cli(argv: list[str] | None = None) -> int:
         try:
             result = command.main(args=argv, prog_name="armnv", standalone_mode=False)
         finally:
-            _flush_stdout()
+            flush_stdout()
     except ArmnvError as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
-    except _ReaderGone:
+    except ReaderGone:
         return 0
     except _USAGE_ERROR as exc:
         ctx = getattr(exc, "ctx", None)

@@ -292,7 +292,8 @@ def demo_command(
     ] = None,
 ) -> int:
     """Run the nested-virtualization demo under FEAT_NV and FEAT_NV2; print what the emulator counted."""
-    from framework.cli import _print, _say
+    from framework.cli import _say
+    from framework.console import print_line as _print
 
     modes = parse_modes(mode)
     limit = parse_int("--max-insns", max_insns) if max_insns is not None else DEFAULT_MAX_INSNS
