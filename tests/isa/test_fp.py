@@ -476,7 +476,6 @@ def test_id_aa64pfr0_advertises_fp_and_advsimd_without_half_precision(run_asm):
     pfr0, isar0, isar1 = m.cpu.x[2], m.cpu.x[3], m.cpu.x[4]
     assert (pfr0 >> 16) & 0xF == 0  # FP: single and double precision, no FP16
     assert (pfr0 >> 20) & 0xF == 0  # AdvSIMD: likewise
-    assert (isar0 >> 44) & 0xF == 0  # DP: no dot product
     assert (isar0 >> 48) & 0xF == 0  # FHM
     assert (isar1 >> 12) & 0xF == 0  # JSCVT
     assert (isar1 >> 32) & 0xF == 0  # FRINTTS
