@@ -385,6 +385,20 @@ def fp_minmax(a: int, b: int, n: int, fpcr: int, fl: Flags, is_max: bool, num: b
 # ---- conversions ------------------------------------------------------------------------------
 
 
+def rounds_away(mode: int, sign: int, truncated: int, rem: int, half: int) -> int:
+    """1 when a magnitude truncated to `truncated`, with a nonzero remainder `rem` (`half` is
+    half a unit of the last place), rounds away from zero in `mode`; else 0."""
+    if mode == RN:
+        return int(rem > half or (rem == half and truncated & 1))
+    if mode == RA:
+        return int(rem >= half)
+    if mode == RP:
+        return int(not sign)
+    if mode == RM:
+        return int(bool(sign))
+    return 0
+
+
 def fp_to_fixed(a: int, n: int, fbits: int, width: int, unsigned: bool, fpcr: int, mode: int, fl: Flags) -> int:
     """FPToFixed: the integer (as `width` unsigned bits) nearest a * 2**fbits in `mode`, saturated."""
     ka, sa, ma, ea = unpack(a, n, fpcr, fl)
@@ -406,18 +420,7 @@ def fp_to_fixed(a: int, n: int, fbits: int, width: int, unsigned: bool, fpcr: in
         half = 1 << (-e - 1)
     # int_res is the magnitude rounded down; rounding works on the signed value
     if rem:
-        if mode == RN:
-            up = rem > half or (rem == half and int_res & 1)
-        elif mode == RA:
-            up = rem >= half
-        elif mode == RP:
-            up = not sa
-        elif mode == RM:
-            up = bool(sa)
-        else:
-            up = False
-        if up:
-            int_res += 1
+        int_res += rounds_away(mode, sa, int_res, rem, half)
     value = -int_res if sa else int_res
     lo, hi = (0, (1 << width) - 1) if unsigned else (-(1 << (width - 1)), (1 << (width - 1)) - 1)
     if value < lo or value > hi:
@@ -480,18 +483,7 @@ def fp_round_int(a: int, n: int, fpcr: int, mode: int, exact: bool, fl: Flags) -
     rem = ma & ((1 << -ea) - 1)
     half = 1 << (-ea - 1)
     if rem:
-        if mode == RN:
-            up = rem > half or (rem == half and int_res & 1)
-        elif mode == RA:
-            up = rem >= half
-        elif mode == RP:
-            up = not sa
-        elif mode == RM:
-            up = bool(sa)
-        else:
-            up = False
-        if up:
-            int_res += 1
+        int_res += rounds_away(mode, sa, int_res, rem, half)
         if exact:
             fl.bits |= IXC
     if int_res == 0:
