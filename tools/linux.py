@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         f"linux: {result.status} after {result.seconds:.1f} s, {result.instructions:,} instructions ({mips:.2f} MIPS)",
         file=sys.stderr,
     )
-    if result.status == "exit":
+    if result.status in ("exit", "poweroff"):
         return result.exit_code & 0xFF
     return 124 if result.status == "max-insns" else 1
 
