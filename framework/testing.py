@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -206,13 +207,25 @@ def run_asm(asm) -> Callable[..., Machine]:
     return run_program
 
 
+def armnv_cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed ``armnv`` command (the one beside this Python) with `args`; capture its output."""
+    command = [str(Path(sys.executable).parent / "armnv"), *map(str, args)]
+    return subprocess.run(command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def stderr_lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
+    return proc.stderr.decode().splitlines()
+
+
 __all__ = [
     "STACK_TOP",
     "STOP_VECTORS",
     "TEXT_BASE",
     "StopReason",
+    "armnv_cli",
     "assemble",
     "make_machine",
     "run_program",
+    "stderr_lines",
     "with_stop_vectors",
 ]
