@@ -26,7 +26,7 @@ import attrs
 from framework.cpu.state import M64
 from framework.disasm import disassemble
 from framework.errors import BlockExit, DebugStop, ExceptionTaken, GuestStop
-from framework.isa.codegen import Ctx
+from framework.isa.codegen import BLOCK_LENGTH, Ctx
 from framework.isa.table import decoder
 from framework.memory import PAGE, ram_views
 
@@ -193,7 +193,7 @@ class Engine:
             head.append(f"    {name} = cpu.{name}")
         if ctx.uses_loop_offset:
             head.append("    ob = 0")  # instructions run by earlier iterations of a loop block
-        body = list(ctx.lines)
+        body = [line.replace(BLOCK_LENGTH, str(n)) for line in ctx.lines]
         flags = ctx.packed_flags() if ctx.pending is not None else None
         sync = [f"cpu.nzcv = {flags}"] if flags else []
         if not loops:
@@ -354,18 +354,22 @@ class Engine:
         self.mem.drop_decisions(cpu)
         cpu.dcache = self.mem.decisions[cpu.el]
         cpu.dfast = self.mem.fast[cpu.el]
+        cpu.dtrap = self.mem.traps[cpu.el]
         cpu.vfast = self.mem.vfast[cpu.el]
         cpu.deadline = cpu.icount  # compute the first real deadline in the slow path
+        max_block = MAX_BLOCK
         while True:
-            if cpu.icount >= cpu.deadline:
+            room = cpu.deadline - cpu.icount
+            if room <= 0:
                 cpu.insn_off = 0  # between blocks cpu.icount itself is exact
                 stop = machine.service(self)
                 if stop is not None:
                     return stop
                 if self.trace_exec:
                     cpu.deadline = cpu.icount  # keep single-stepping
+                room = cpu.deadline - cpu.icount
             pc = cpu.pc
-            if cpu.icount + MAX_BLOCK <= cpu.deadline:
+            if room >= max_block:
                 blk = cpu.vcache.get(pc)
                 if blk is None:
                     try:

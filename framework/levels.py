@@ -98,6 +98,7 @@ class LevelCounters:
         """Start counting on the CPU's machine from now on (``machine.levels``)."""
         counters = cls(trace_switch=trace_switch, bucket=level_of(cpu), mark=cpu.icount)
         cpu.machine.levels = counters
+        cpu.machine.observe_exceptions = True
         return counters
 
     # ---- events ------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ class Machine:
         self._log_stream: IO[str] | LogFile = LogFile(config.log_file) if config.log_file else sys.stderr
         self.logger = make_logger(config.log_format, self._log_stream)
         self.log_int = "int" in self.debug or "cpu" in self.debug
+        # exception entry reports to an observer: the -d int log or the per-level counters
+        self.observe_exceptions = self.log_int
         self.log_unimp = "unimp" in self.debug
         self.log_sysreg = "sysreg" in self.debug
         # access decisions are cached (framework.cpu.decisions.sysreg_access) unless every
@@ -155,13 +157,17 @@ class Machine:
 
         self.devices = build_board_devices(self)
         self.devices["timer"] = self.timer
+        # HVC goes to the board's PSCI firmware, not to EL2 (no EL2: QEMU's virt)
+        self.hvc_is_psci = self.devices["psci"].conduit == "hvc"
         self.hook.armnv_devices(machine=self)
 
         from framework.cpu.exceptions import restorable_bits
 
         self.restorable_pstate = restorable_bits(self)
         # whether exception entry applies the kernel's SCTLR_ELx-driven PSTATE rules (SSBS, ALLINT)
-        self.entry_sctlr_rules = bool({"ssbs", "nmi"} & self.features)
+        self.entry_ssbs = "ssbs" in self.features
+        self.entry_nmi = "nmi" in self.features
+        self.entry_sctlr_rules = self.entry_ssbs or self.entry_nmi
         self.reset()
         self.hook.armnv_machine_built(machine=self)
         self.symbols = SymbolTable()
@@ -349,9 +355,13 @@ class Machine:
         self.mem.switch(self.cpu)
         if not may_unmask:
             # exception entry, the one change that cannot unmask: is the guest going round in circles?
-            stuck = self.exception_loop.entered(self.cpu)
-            if stuck is not None:
-                self.request_stop("exception-loop", stuck)
+            loop = self.exception_loop
+            if loop.entries:
+                stuck = loop.entered(self.cpu)
+                if stuck is not None:
+                    self.request_stop("exception-loop", stuck)
+            else:
+                loop.entries = 1
             return
         self.exception_loop.progressed()
         if self.interrupts.maybe_pending(self.cpu):

@@ -42,25 +42,32 @@ class ExceptionLoop:
     entry; the EL, the exception class and VBAR only go into the explanation.
     """
 
-    __slots__ = ("elr", "repeats", "threshold", "vector")
+    __slots__ = ("elr", "entries", "repeats", "threshold", "vector")
 
     def __init__(self, threshold: int = STUCK_REPEATS) -> None:
         self.threshold = threshold
+        # 0 after an exception return or PSTATE write, 1 after one entry, 2 while entries are
+        # compared: the first entry after a return costs one store, and is never compared
+        self.entries = 0
         self.vector = -1
         self.elr = -1
         self.repeats = 0
 
     def progressed(self) -> None:
         """An exception return or a PSTATE write: whatever repeated was not a loop."""
-        self.vector = -1
+        self.entries = 0
 
     def entered(self, cpu: CPUState) -> str | None:
-        """After an exception entry: the explanation once it has repeated `threshold` times, else None."""
+        """After the second and later exception entries with no return between them.
+
+        The explanation once the same entry has repeated `threshold` times, else None.
+        """
         vector = cpu.pc
         if vector & _VECTOR_KIND:
             return None  # an interrupt or SError: the guest may be idling, not stuck
         elr = cpu.sr[_ELR[cpu.el]]
-        if vector != self.vector or elr != self.elr:
+        if self.entries == 1 or vector != self.vector or elr != self.elr:
+            self.entries = 2
             self.vector = vector
             self.elr = elr
             self.repeats = 1
@@ -68,11 +75,11 @@ class ExceptionLoop:
         self.repeats += 1
         if self.repeats < self.threshold:
             return None
-        self.vector = -1
+        self.entries = 0
         return describe(cpu)
 
     def reset(self) -> None:
-        self.vector = -1
+        self.entries = 0
         self.repeats = 0
 
 

@@ -249,6 +249,8 @@ class MemorySystem:
         # every context of an EL shares them, dropped together by `drop_decisions`
         self.decisions: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
         self.fast: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
+        # the accesses those decisions trap, as `framework.cpu.sysaccess.TrapPlan`s
+        self.traps: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
         # redirected accesses made on RAM by generated code (`keep_el2_access`): they hold a
         # translation, so TLB maintenance drops them as well as a decision change
         self.vfast: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
@@ -299,6 +301,7 @@ class MemorySystem:
         cpu.vcache1 = ctx.vcache1
         cpu.dcache = self.decisions[el]
         cpu.dfast = self.fast[el]
+        cpu.dtrap = self.traps[el]
         cpu.vfast = self.vfast[el]
 
     def drop_decisions(self, cpu: CPUState) -> None:
@@ -307,11 +310,15 @@ class MemorySystem:
             d.clear()
         for d in self.fast:
             d.clear()
+        for d in self.traps:
+            d.clear()
         self.drop_el2_accesses()
         cpu.dcache.clear()
         cpu.dfast.clear()
+        cpu.dtrap.clear()
         cpu.vfast.clear()
         cpu.entry_hooks = None
+        cpu.eret_plans.clear()
 
     def drop_el2_accesses(self) -> None:
         """Forget every redirected access generated code makes on RAM (a translation may change)."""

@@ -340,11 +340,11 @@ def entry_pstate_rules(cpu: CPUState, target_el: int) -> None:
 
     Asked only on a machine with one of the features (``machine.entry_sctlr_rules``).
     """
-    features = cpu.machine.features
+    machine = cpu.machine
     sctlr = cpu.sr[_SCTLR[target_el]]
-    if "ssbs" in features:
+    if machine.entry_ssbs:
         cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
-    if "nmi" in features:
+    if machine.entry_nmi:
         cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
 
 

@@ -28,6 +28,9 @@ from framework.arch import (
     HCR_E2H,
     HCR_RW,
     HCR_TGE,
+    HCR_VF,
+    HCR_VI,
+    HCR_VSE,
     MDSCR_SS,
     PSTATE_ALLINT,
     PSTATE_BTYPE,
@@ -115,10 +118,6 @@ def take_exception(
         if new is not None:
             spsr = new
             break
-    if target_el == from_el:
-        offset = (0x200 if cpu.spsel else 0x000) + vector
-    else:
-        offset = 0x400 + vector
     sr = cpu.sr
     spsr_name, elr_name, esr_name, far_name, vbar_name = _BANKED[target_el]
     sr[spsr_name] = spsr
@@ -130,15 +129,17 @@ def take_exception(
     # new PSTATE (syndromes.md §10); the stack pointer banking of `CPUState.select_sp`
     x = cpu.x
     sp_el = cpu.sp_el
-    sp_el[from_el if cpu.spsel else 0] = x[31]
+    if cpu.spsel:
+        sp_el[from_el] = x[31]
+        offset = (0x200 if target_el == from_el else 0x400) + vector
+    else:
+        sp_el[0] = x[31]
+        offset = (0x000 if target_el == from_el else 0x400) + vector
+        cpu.spsel = 1
     cpu.el = target_el
-    cpu.spsel = 1
     x[31] = sp_el[target_el]
     cpu.daif = _DAIF
-    cpu.il = 0
-    cpu.ss = 0
-    cpu.uao = 0
-    cpu.btype = 0
+    cpu.il = cpu.ss = cpu.uao = cpu.btype = 0
     cpu.excl = None
     if machine.entry_sctlr_rules:
         decisions.entry_pstate_rules(cpu, target_el)
@@ -146,16 +147,22 @@ def take_exception(
         fn(cpu, target_el)
     pc = cpu.pc = (sr[vbar_name] & _VBA) + offset
     machine.stats.exceptions[(-vector if esr is None else (esr >> _EC_SHIFT) & _EC_ONES, target_el)] += 1
-    if machine.levels is not None:
-        machine.levels.exception(cpu, from_el, target_el, esr, vector)
-    if machine.log_int:
-        machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
+    if machine.observe_exceptions:
+        if machine.levels is not None:
+            machine.levels.exception(cpu, from_el, target_el, esr, vector)
+        if machine.log_int:
+            machine.log_exception(from_el, target_el, vector, esr, return_pc, spsr, far)
     # pstate_changed(may_unmask=False), written out: entry masks DAIF and raises the EL, so
-    # only the context changes, and the guest may be going round in circles
+    # only the context changes; a second entry with no return between them may be the
+    # start of an exception loop (`framework.stuck`), the first never is
     machine.mem.switch(cpu)
-    stuck = machine.exception_loop.entered(cpu)
-    if stuck is not None:
-        machine.request_stop("exception-loop", stuck)
+    loop = machine.exception_loop
+    if loop.entries:
+        stuck = loop.entered(cpu)
+        if stuck is not None:
+            machine.request_stop("exception-loop", stuck)
+    else:
+        loop.entries = 1
     return pc
 
 
@@ -207,36 +214,89 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     An illegal return keeps PSTATE.EL and PSTATE.SP, restores the rest from
     SPSR and sets PSTATE.IL, so the next instruction takes an Illegal
     Execution state exception (EC 0x0E, `illegal_state`).
+
+    What an SPSR value does at an EL depends otherwise only on HCR_EL2 and the
+    machine's features, so it is worked out once (`return_plan`) and kept in
+    `cpu.eret_plans` until a configuration register is written.
     """
     el = cpu.el
     sr = cpu.sr
     spsr_name, elr_name = _RETURN_REGS[el]
     spsr = sr[spsr_name]
     machine = cpu.machine
-    restored = spsr & machine.restorable_pstate
     if sr["MDSCR_EL1"] & MDSCR_SS:
         # DebugExceptionReturnSS: SPSR.SS reaches PSTATE only with MDSCR_EL1.SS = 1 (the
         # rest of that rule is not modelled: software step exceptions are not implemented)
-        restored |= spsr & PSTATE_SS
-    if illegal_return(cpu, spsr):
-        cpu.set_pstate_bits((restored & ~(PSTATE_M.mask | PSTATE_NRW)) | PSTATE_EL.put(el) | cpu.spsel)
-        cpu.il = 1
+        plan = return_plan(cpu, el, spsr, spsr & PSTATE_SS)
     else:
-        cpu.set_pstate_bits(restored)
+        key = (spsr << 3) | (cpu.spsel << 2) | el  # an illegal return keeps PSTATE.SP
+        plan = cpu.eret_plans.get(key)
+        if plan is None:
+            if len(cpu.eret_plans) >= _MAX_PLANS:
+                cpu.eret_plans.clear()
+            plan = cpu.eret_plans[key] = return_plan(cpu, el, spsr, 0)
+    nzcv, daif, new_el, spsel, features = plan
+    # CPUState.set_pstate_bits, written out (with the SP banking of select_sp)
+    cpu.nzcv = nzcv
+    cpu.daif = daif
+    if features is None:
+        cpu.dit = cpu.uao = cpu.pan = cpu.ss = cpu.il = cpu.allint = cpu.ssbs = cpu.btype = 0
+    else:
+        cpu.dit, cpu.uao, cpu.pan, cpu.ss, cpu.il, cpu.allint, cpu.ssbs, cpu.btype = features
+    x = cpu.x
+    sp_el = cpu.sp_el
+    sp_el[el if cpu.spsel else 0] = x[31]
+    cpu.el = new_el
+    cpu.spsel = spsel
+    x[31] = sp_el[new_el if spsel else 0]
     cpu.excl = None
     target = cpu.pc = sr[elr_name] & M64
-    if machine.levels is not None:
-        machine.levels.exception_return(cpu, el)
-    if machine.log_int:
-        machine.log_return(el, cpu.el, target, spsr)
+    if machine.observe_exceptions:
+        if machine.levels is not None:
+            machine.levels.exception_return(cpu, el)
+        if machine.log_int:
+            machine.log_return(el, cpu.el, target, spsr)
     # machine.pstate_changed(), written out
     machine.mem.switch(cpu)
-    machine.exception_loop.progressed()
-    if machine.interrupts.maybe_pending(cpu):
+    machine.exception_loop.entries = 0  # progressed(), written out
+    interrupts = machine.interrupts
+    if (
+        interrupts.asserted
+        or sr["HCR_EL2"] & _VIRTUAL_LINES
+        or interrupts.virtual_sources
+        or (features is not None and features[4])
+    ):
+        # an interrupt may be takeable now, or PSTATE.IL is set (the next instruction takes
+        # the Illegal Execution state exception): the run loop looks before the next block
         machine.engine.kick()
-    if cpu.il:
-        machine.engine.kick()  # the next instruction takes the Illegal Execution state exception
     return target
+
+
+_MAX_PLANS = 256
+_VIRTUAL_LINES = HCR_VI | HCR_VF | HCR_VSE
+_FEATURE_FIELDS = (PSTATE_DIT, PSTATE_UAO, PSTATE_PAN, PSTATE_SS, PSTATE_IL, PSTATE_ALLINT, PSTATE_SSBS)
+
+
+def return_plan(cpu: CPUState, el: int, spsr: int, ss: int) -> tuple[int, int, int, int, tuple[int, ...] | None]:
+    """What an ERET at `el` with this SPSR sets: (NZCV, DAIF, EL, SP, the other PSTATE bits).
+
+    The last item is None when all of DIT, UAO, PAN, SS, IL, ALLINT, SSBS and BTYPE
+    end up 0 (the usual return), else their values in that order. `ss` is SPSR.SS when
+    MDSCR_EL1.SS lets it through, else 0.
+    """
+    restored = (spsr & cpu.machine.restorable_pstate) | ss
+    if illegal_return(cpu, spsr):
+        restored = (restored & ~(PSTATE_M.mask | PSTATE_NRW)) | PSTATE_EL.put(el) | cpu.spsel | PSTATE_IL
+    features = tuple(1 if restored & bit else 0 for bit in _FEATURE_FIELDS) + (
+        (restored & PSTATE_BTYPE.mask) >> PSTATE_BTYPE.shift,
+    )
+    return (
+        restored & PSTATE_NZCV.mask,
+        restored & _DAIF,
+        (restored & _EL) >> _EL_SHIFT,
+        1 if restored & PSTATE_SP else 0,
+        features if any(features) else None,
+    )
 
 
 # SPSR bits that exist only with a feature: an ERET restores them only when it is implemented

@@ -81,10 +81,14 @@ class Controller(Protocol):
     def set_ppi(self, intid: int, level: bool) -> None: ...
 
 
+VIRTUAL_LINES = HCR_VI | HCR_VF | HCR_VSE
+
+
 class Interrupts:
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self.lines = {"irq": False, "fiq": False, "serror": False}
+        self.asserted = False  # any of the lines high (kept by set_line)
         self.ppis: dict[int, bool] = {}
         self.controller: Controller | None = None
         # functions returning the virtual time (ns) of their next event (timers), or NEVER
@@ -102,6 +106,7 @@ class Interrupts:
         """
         if self.lines[kind] != level:
             self.lines[kind] = level
+            self.asserted = any(self.lines.values())
             if kick:
                 self.machine.engine.kick()
 
@@ -122,13 +127,7 @@ class Interrupts:
 
     def maybe_pending(self, cpu: CPUState) -> bool:
         """Cheap test: could any interrupt be pending (physical line, HCR_EL2.VI/VF/VSE, controller)?"""
-        return (
-            self.lines["irq"]
-            or self.lines["fiq"]
-            or self.lines["serror"]
-            or bool(cpu.sr["HCR_EL2"] & (HCR_VI | HCR_VF | HCR_VSE))
-            or bool(self.virtual_sources)
-        )
+        return self.asserted or bool(cpu.sr["HCR_EL2"] & VIRTUAL_LINES) or bool(self.virtual_sources)
 
     def poll(self, cpu: CPUState) -> None:
         for poller in self.pollers:

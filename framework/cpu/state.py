@@ -87,12 +87,17 @@ class CPUState:
     # and the plain allowed accesses that generated code performs itself
     dcache: dict[int, Any] = attrs.field(factory=dict)
     dfast: dict[int, Any] = attrs.field(factory=dict)
+    # the trapped accesses among them, taken without asking again (sysaccess.TrapPlan)
+    dtrap: dict[int, Any] = attrs.field(factory=dict)
     # accesses redirected to memory (ToMemory) whose doubleword generated code reads or writes
     # in RAM itself: (RAM offset >> 3, the per-register counter, the register's name)
     vfast: dict[int, Any] = attrs.field(factory=dict)
     # the exception entry/return hook implementations that matter under the current
     # configuration (framework.cpu.decisions.entry_hooks), None until resolved again
     entry_hooks: Any = None
+    # what an exception return does, by (SPSR << 3) | (PSTATE.SP << 2) | EL (framework.cpu.exceptions.return_plan),
+    # kept until a configuration register is written
+    eret_plans: dict[int, Any] = attrs.field(factory=dict)
     machine: Any = None
 
     # ---- stack pointer banking -------------------------------------------------
@@ -118,20 +123,24 @@ class CPUState:
 
     # ---- PSTATE <-> SPSR layout --------------------------------------------------
     def pstate_bits(self) -> int:
-        """PSTATE in the SPSR layout (syndromes.md §10)."""
+        """PSTATE in the SPSR layout (syndromes.md §10).
+
+        The one-bit fields hold 0 or 1, so each is shifted to its SPSR bit (the positions
+        are checked against framework.arch below the class).
+        """
         return (
             self.nzcv
-            | (PSTATE_DIT if self.dit else 0)
-            | (PSTATE_UAO if self.uao else 0)
-            | (PSTATE_PAN if self.pan else 0)
-            | (PSTATE_SS if self.ss else 0)
-            | (PSTATE_IL if self.il else 0)
-            | (PSTATE_ALLINT if self.allint else 0)
-            | (PSTATE_SSBS if self.ssbs else 0)
-            | (self.btype << _BTYPE_SHIFT)
             | self.daif
-            | (self.el << _EL_SHIFT)
+            | (self.el << 2)
             | self.spsel
+            | (self.dit << 24)
+            | (self.uao << 23)
+            | (self.pan << 22)
+            | (self.ss << 21)
+            | (self.il << 20)
+            | (self.allint << 13)
+            | (self.ssbs << 12)
+            | (self.btype << 10)
         )
 
     def set_pstate_bits(self, value: int) -> None:
@@ -164,3 +173,8 @@ class CPUState:
 
     def mode_name(self) -> str:
         return f"EL{self.el}{'h' if self.spsel else 't'}"
+
+
+# the SPSR bit positions CPUState.pstate_bits writes as literals
+assert (PSTATE_DIT, PSTATE_UAO, PSTATE_PAN, PSTATE_SS, PSTATE_IL) == (1 << 24, 1 << 23, 1 << 22, 1 << 21, 1 << 20)
+assert (PSTATE_ALLINT, PSTATE_SSBS, _BTYPE_SHIFT, _EL_SHIFT, PSTATE_SP) == (1 << 13, 1 << 12, 10, 2, 1)

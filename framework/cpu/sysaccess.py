@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from framework.cpu import syndrome as syn
 from framework.cpu.decisions import implemented, is_id_space, sysreg_access, take
-from framework.cpu.exceptions import sync_exception
+from framework.cpu.exceptions import sync_exception, take_exception
 from framework.cpu.state import M64
 from framework.cpu.sysregs import Allow, SysReg, ToMemory, Trap, Undef
 from framework.hooklog import describe_access as access_name
@@ -87,6 +87,11 @@ def access(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int) -> int:
                 syn.sysreg_trap_key(key, rt, is_read),
                 access_name(key, reg, is_read),
             )
+        if machine.cache_decisions and (reg is None or not reg.uncached):
+            # the decision is cached: so is what taking it means (`trap_access`)
+            el = decision.el
+            esr = known[0] if decision.esr is None else decision.esr
+            cpu.dtrap[ck] = (el, esr, (el, decision.rule or "-", known[1]), decision, reg, key, rt, is_read)
         what = describe_access(reg, key, is_read, rt) if machine.log_int or machine.log_sysreg else ""
         return take(cpu, decision, pc, known[0], what, known[1])
     if isinstance(decision, ToMemory):
@@ -114,6 +119,24 @@ def access(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int) -> int:
     raise TypeError(f"unknown access decision {decision!r}")
 
 
+def trap_access(cpu: CPUState, plan: tuple, pc: int) -> int:
+    """Take the trap of an access whose decision is cached (`cpu.dtrap`); return the vector.
+
+    The plan is (target EL, syndrome, the --stats key, the decision, the register row, the
+    encoding, Xt, is_read), made by `access` the first time. Without an observer (``-d
+    int``, ``-d sysreg``, the per-level counters) this is the whole of `decisions.take`.
+    """
+    el, esr, rule_key, decision, reg, key, rt, is_read = plan
+    machine = cpu.machine
+    if machine.observe_exceptions or machine.log_sysreg:
+        what = describe_access(reg, key, is_read, rt) if machine.log_int or machine.log_sysreg else ""
+        return take(cpu, decision, pc, esr if decision.esr is None else decision.esr, what, rule_key[2])
+    stats = machine.stats
+    stats.traps[el] += 1
+    stats.trap_rules[rule_key] += 1
+    return take_exception(cpu, el, esr, pc)
+
+
 def mrs(cpu: CPUState, key: int, rt: int, pc: int) -> int:
     return access(cpu, key, rt, True, pc)
 
@@ -122,4 +145,4 @@ def msr(cpu: CPUState, key: int, rt: int, pc: int) -> int:
     return access(cpu, key, rt, False, pc)
 
 
-__all__ = ["access", "mrs", "msr", "read_reg", "write_reg"]
+__all__ = ["access", "mrs", "msr", "read_reg", "trap_access", "write_reg"]

@@ -37,6 +37,10 @@ TOP = {0: 31, 1: 63}
 #   ("cond", cond_expr, taken_pc, fallthrough_pc)
 
 
+# stands for the number of instructions of the block in code emitted before it is known
+BLOCK_LENGTH = "@BLOCK_LENGTH@"
+
+
 class Ctx:
     """Builder for the body of one translated block."""
 
@@ -249,6 +253,18 @@ class Ctx:
         self.sync_flags()
         self.emit(f"cpu.insn_off = {self.index}")
         self.exit = ("jump", f"{self.helper(fn)}(cpu, {', '.join(args)})")
+
+    def leave(self, expr: str) -> None:
+        """Leave the block here, after this instruction, continuing at the address `expr`.
+
+        A side exit: the block goes on after it on the other path. The run loop adds the
+        whole block's count when the block returns, so the exit takes off the instructions
+        after this one (`BLOCK_LENGTH` is the block's length, filled in when it ends).
+        """
+        self.sync_flags()
+        self.uses_loop_offset = True
+        self.emit(f"cpu.icount += ob + {self.index + 1} - {BLOCK_LENGTH}")
+        self.emit(f"return {expr}")
 
     def undef(self) -> None:
         """The encoding is unallocated (or its feature is off): take the exception (EC 0x00)."""

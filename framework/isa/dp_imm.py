@@ -85,14 +85,20 @@ def BITFIELD(ctx: Ctx, sf: int, opc: int, N: int, immr: int, imms: int, rn: int,
         return ctx.undef()
     wmask, tmask = masks
     m = MASK[sf]
+    if opc == 2:  # UBFM: LSL, LSR, UBFX, UBFIZ, UXTB, UXTH
+        # without the rotation: bits [imms:immr] down to bit 0 (LSR, UBFX, UXTB/UXTH), or
+        # bits [imms:0] up to bit width - immr (LSL, UBFIZ)
+        src = ctx.r(rn, sf)
+        if imms >= immr:
+            field = ones(imms - immr + 1)
+            shifted = src if immr == 0 else f"({src} >> {immr})"
+            ctx.set_r(rd, shifted if imms == width - 1 else f"{shifted} & {field:#x}", sf, masked=True)
+        else:
+            ctx.set_r(rd, f"({src} & {ones(imms + 1):#x}) << {width - immr}", sf, masked=True)
+        return None
     src = ctx.local(ctx.r(rn, sf), "s")
     rot = src if immr == 0 else f"((({src} >> {immr}) | ({src} << {width - immr})) & {m:#x})"
-    if opc == 2:  # UBFM: LSL, LSR, UBFX, UBFIZ, UXTB, UXTH
-        if immr == 0 and wmask & tmask == m:
-            ctx.set_r(rd, src, sf, masked=True)
-        else:
-            ctx.set_r(rd, f"{rot} & {wmask & tmask:#x}", sf, masked=True)
-    elif opc == 0:  # SBFM: ASR, SBFX, SBFIZ, SXTB, SXTH, SXTW
+    if opc == 0:  # SBFM: ASR, SBFX, SBFIZ, SXTB, SXTH, SXTW
         top = f"(-(({src} >> {imms}) & 1) & {~tmask & m:#x})"
         ctx.set_r(rd, f"{top} | ({rot} & {wmask & tmask:#x})", sf, masked=True)
     else:  # BFM: BFI, BFXIL

@@ -9,10 +9,9 @@ from framework.arch import HCR_HCD, HCR_TSC, HCR_TWI, PSTATE_DAIF, SCTLR_NTWI, S
 from framework.cpu import decisions
 from framework.cpu import syndrome as syn
 from framework.cpu.exceptions import sync_exception, sync_target, take_exception, undefined
-from framework.cpu.sysaccess import access
+from framework.cpu.sysaccess import access, trap_access
 from framework.cpu.sysregs import Allow
 from framework.cpu.traps import el0_enabled
-from framework.errors import BlockExit
 from framework.isa.codegen import Ctx
 from framework.isa.table import insn
 
@@ -25,22 +24,23 @@ SEMIHOSTING_HLT = 0xF000
 # ---- exception generation --------------------------------------------------------------------
 
 
-def _svc(cpu: CPUState, imm: int, pc: int) -> int:
-    return sync_exception(cpu, syn.imm16_call(syn.EC_SVC, imm), pc + 4)
+def _svc(cpu: CPUState, esr: int, pc: int) -> int:
+    # `esr` is the syndrome, made when the instruction was translated (ISS = imm16)
+    return sync_exception(cpu, esr, pc + 4)
 
 
-def _hvc(cpu: CPUState, imm: int, pc: int) -> int:
+def _hvc(cpu: CPUState, esr: int, pc: int) -> int:
     if cpu.el == 0:
         return undefined(cpu, pc)
-    psci = cpu.machine.devices["psci"]
-    if psci.conduit == "hvc":
+    machine = cpu.machine
+    if machine.hvc_is_psci:
         # no EL2: HVC would be UNDEFINED, and the board's firmware answers it instead (QEMU's virt)
         cpu.pc = pc
-        psci.call(cpu)
+        machine.devices["psci"].call(cpu)
         return pc + 4
     if cpu.sr["HCR_EL2"] & HCR_HCD:
         return undefined(cpu, pc)
-    return take_exception(cpu, 2, syn.imm16_call(syn.EC_HVC, imm), pc + 4)
+    return take_exception(cpu, 2, esr, pc + 4)
 
 
 def _smc(cpu: CPUState, imm: int, pc: int) -> int:
@@ -73,12 +73,12 @@ def _hlt(cpu: CPUState, imm: int, pc: int) -> int:
 
 @insn("11010100 000 imm16:16 000 01")
 def SVC(ctx: Ctx, imm16: int) -> None:
-    ctx.call_exit(_svc, hex(imm16), hex(ctx.pc))
+    ctx.call_exit(_svc, hex(syn.imm16_call(syn.EC_SVC, imm16)), hex(ctx.pc))
 
 
 @insn("11010100 000 imm16:16 000 10")
 def HVC(ctx: Ctx, imm16: int) -> None:
-    ctx.call_exit(_hvc, hex(imm16), hex(ctx.pc))
+    ctx.call_exit(_hvc, hex(syn.imm16_call(syn.EC_HVC, imm16)), hex(ctx.pc))
 
 
 @insn("11010100 000 imm16:16 000 11")
@@ -237,33 +237,39 @@ def _emit_access(ctx: Ctx, rt: int, is_read: bool) -> None:
     ctx.call_exit(access, key, str(rt), str(is_read), hex(ctx.pc))
 
 
-def _access_in_block(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int, off: int) -> None:
-    """MRS inside a block: the block goes on unless the access changed what it relies on.
+def _access_in_block(cpu: CPUState, key: int, rt: int, is_read: bool, pc: int, off: int) -> int | None:
+    """MRS inside a block: None when the block goes on, else the next PC (the block leaves).
 
-    It ends (BlockExit at this instruction, cpu.pc = the next PC) when the access took an
-    exception, switched the memory context (the block holds the TLBs in locals), or asked
-    the run loop to look at interrupts or caches (a kick). `off` is the number of block
-    instructions before this one, so time sources read the exact count (`cpu.now()`).
+    It leaves when the access took an exception, switched the memory context (the block
+    holds the TLBs in locals), or asked the run loop to look at interrupts or caches (a
+    kick). `off` is the number of block instructions before this one, so time sources
+    read the exact count (`cpu.now()`).
     """
     cpu.insn_off = off
+    trap = cpu.dtrap.get((key << 6) | (rt << 1) | is_read)
+    if trap is not None:
+        return trap_access(cpu, trap, pc)
     tlb = cpu.tlb_r
     nxt = access(cpu, key, rt, is_read, pc)
     if nxt != pc + 4 or cpu.tlb_r is not tlb or cpu.deadline <= cpu.icount:
-        cpu.pc = nxt
-        raise BlockExit(pc)
+        return nxt
+    return None
 
 
-def _msr_in_block(cpu: CPUState, key: int, rt: int, pc: int, off: int) -> None:
-    """An MSR generated code could not make itself: made here, and the block ends after it.
+def _msr_in_block(cpu: CPUState, key: int, rt: int, pc: int, off: int) -> int:
+    """An MSR generated code could not make itself: made here; the block leaves after it.
 
     Only a plain register that the decision cache allows (`cpu.dfast`), or a FEAT_NV2
     redirection to a RAM doubleword (`cpu.vfast`), is written by the block itself; anything
     else may change what the rest of the block relies on (the FP/SIMD check, PSTATE, timers,
-    translation), as on the reference, where such writes end the TB.
+    translation), as on the reference, where such writes end the TB. An access trapped
+    under the current configuration is taken straight from `cpu.dtrap`.
     """
     cpu.insn_off = off
-    cpu.pc = access(cpu, key, rt, False, pc)
-    raise BlockExit(pc)
+    trap = cpu.dtrap.get((key << 6) | (rt << 1))
+    if trap is not None:
+        return trap_access(cpu, trap, pc)
+    return access(cpu, key, rt, False, pc)
 
 
 def _emit_sysreg_access(ctx: Ctx, rt: int, is_read: bool) -> None:
@@ -283,9 +289,15 @@ def _emit_sysreg_access(ctx: Ctx, rt: int, is_read: bool) -> None:
         ctx.emit(f"if {d} is None:")
         with ctx.block():
             if is_read:
-                ctx.emit(ctx.call(_access_in_block, hex(key), str(rt), "True", hex(ctx.pc), ctx.insn_offset()))
+                t = ctx.tmp("n")
+                ctx.emit(f"{t} = " + ctx.call(_access_in_block, hex(key), str(rt), "True", hex(ctx.pc), ctx.insn_offset()))
+                ctx.emit(f"if {t} is not None:")
+                with ctx.block():
+                    ctx.leave(t)
             else:
-                ctx.emit(ctx.call(_msr_in_block, hex(key), str(rt), hex(ctx.pc), ctx.insn_offset()))
+                t = ctx.tmp("n")
+                ctx.emit(f"{t} = " + ctx.call(_msr_in_block, hex(key), str(rt), hex(ctx.pc), ctx.insn_offset()))
+                ctx.leave(t)
         ctx.emit("else:")
         with ctx.block():
             # the RAM doubleword, then the count --stats shows (the helper's stats.to_memory)
