@@ -287,9 +287,8 @@ def return_plan(cpu: CPUState, el: int, spsr: int, ss: int) -> tuple[int, int, i
     restored = (spsr & cpu.machine.restorable_pstate) | ss
     if illegal_return(cpu, spsr):
         restored = (restored & ~(PSTATE_M.mask | PSTATE_NRW)) | PSTATE_EL.put(el) | cpu.spsel | PSTATE_IL
-    features = tuple(1 if restored & bit else 0 for bit in _FEATURE_FIELDS) + (
-        (restored & PSTATE_BTYPE.mask) >> PSTATE_BTYPE.shift,
-    )
+    btype = (restored & PSTATE_BTYPE.mask) >> PSTATE_BTYPE.shift
+    features = (*(1 if restored & bit else 0 for bit in _FEATURE_FIELDS), btype)
     return (
         restored & PSTATE_NZCV.mask,
         restored & _DAIF,

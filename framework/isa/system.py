@@ -288,15 +288,15 @@ def _emit_sysreg_access(ctx: Ctx, rt: int, is_read: bool) -> None:
         ctx.emit(f"{d} = vfast.get({ck:#x})")
         ctx.emit(f"if {d} is None:")
         with ctx.block():
+            t = ctx.tmp("n")
+            off = ctx.insn_offset()
             if is_read:
-                t = ctx.tmp("n")
-                ctx.emit(f"{t} = " + ctx.call(_access_in_block, hex(key), str(rt), "True", hex(ctx.pc), ctx.insn_offset()))
+                ctx.emit(f"{t} = " + ctx.call(_access_in_block, hex(key), str(rt), "True", hex(ctx.pc), off))
                 ctx.emit(f"if {t} is not None:")
                 with ctx.block():
                     ctx.leave(t)
             else:
-                t = ctx.tmp("n")
-                ctx.emit(f"{t} = " + ctx.call(_msr_in_block, hex(key), str(rt), hex(ctx.pc), ctx.insn_offset()))
+                ctx.emit(f"{t} = " + ctx.call(_msr_in_block, hex(key), str(rt), hex(ctx.pc), off))
                 ctx.leave(t)
         ctx.emit("else:")
         with ctx.block():
