@@ -148,10 +148,13 @@ class Engine:
         bti = "bti" in features
         dec = decoder(features)
         n = 0
+        ctx.block_pc = pc
+        last = len(words) - 1
         for i, word in enumerate(words):
             ctx.pc = (pc + 4 * i) & M64
             ctx.word = word
             ctx.index = i
+            ctx.can_continue = i < last
             ctx.emit(f"# {ctx.pc:#x}: {disassemble(word, ctx.pc)}")
             row = dec.decode(word)
             if row is None:

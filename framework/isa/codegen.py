@@ -70,6 +70,10 @@ class Ctx:
         # the FP/SIMD access check passed earlier in this block: nothing that ends a block
         # can change its inputs, so later FP/SIMD instructions of the block skip it
         self.fp_checked = False
+        # the block's first address, and whether an instruction may be followed by more of
+        # the block (set by the engine): a conditional branch then leaves only when taken
+        self.block_pc = 0
+        self.can_continue = False
         self._consts: dict[int, str] = {}
 
     # ---- text -------------------------------------------------------------------
@@ -240,9 +244,26 @@ class Ctx:
         self.exit = ("jump", expr)
 
     def branch_if(self, cond_expr: str, target: int, fallthrough: int) -> None:
-        """End the block with a conditional branch."""
+        """A conditional branch: it ends the block, or leaves it only when taken.
+
+        The block goes on past the branch (the branch is a side exit) unless the branch is
+        the block's last instruction or goes back to the block's start, a loop the block
+        runs itself. Pending flags stay pending on the way on and are written on the way out.
+        """
+        target &= M64
+        if self.can_continue and target != self.block_pc:
+            self.emit(f"if {cond_expr}:")
+            with self.block():
+                if self.pending is not None:
+                    self.emit(f"cpu.nzcv = {self.packed_flags()}")
+                if self.index == 0 and self.features is not None and "bti" in self.features:
+                    self.emit("cpu.btype = 0")  # what the engine does after a block's first instruction
+                self.uses_loop_offset = True
+                self.emit(f"cpu.icount += ob + {self.index + 1} - {BLOCK_LENGTH}")
+                self.emit(f"return {target:#x}")
+            return
         c = self.local(cond_expr, "c") if self.pending is not None else cond_expr
-        self.exit = ("cond", c, target & M64, fallthrough & M64)
+        self.exit = ("cond", c, target, fallthrough & M64)
 
     def call_exit(self, fn: Callable[..., Any], *args: str) -> None:
         """End the block by calling fn(cpu, *args), which returns the next pc.
