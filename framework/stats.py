@@ -6,10 +6,9 @@ from collections import Counter, defaultdict
 
 import attrs
 
-from framework.arch import ESR_EC
 from framework.cpu.syndrome import EC_NAMES
 
-_EC_SHIFT, _EC_ONES = ESR_EC.shift, ESR_EC.ones
+EXCEPTION_SLOTS = 256 + (4 << 2)  # 64 ECs and 4 vector offsets, by 4 target ELs
 
 
 def _counts() -> defaultdict:
@@ -19,8 +18,10 @@ def _counts() -> defaultdict:
 
 @attrs.define(slots=True)
 class Stats:
-    # (EC, or -vector for interrupts, target EL): names are made only when printing
-    exceptions: defaultdict = attrs.field(factory=_counts)
+    # exceptions counted in a list (cheaper than a dictionary), at (EC << 2) | target EL, or
+    # 256 + ((vector >> 7) << 2) | target EL for interrupts; `exceptions` gives them by
+    # (EC or -vector, target EL)
+    exception_counts: list[int] = attrs.field(factory=lambda: [0] * EXCEPTION_SLOTS)
     traps: defaultdict = attrs.field(factory=_counts)  # target EL of EC 0x18/0x1A-style traps
     # (target EL, rule, instruction) of the traps a decision explained
     trap_rules: defaultdict = attrs.field(factory=_counts)
@@ -28,8 +29,15 @@ class Stats:
     to_memory_regs: defaultdict = attrs.field(factory=_counts)
     blocks_translated: int = 0
 
-    def exception(self, esr: int | None, vector: int, from_el: int, target_el: int) -> None:
-        self.exceptions[(-vector if esr is None else (esr >> _EC_SHIFT) & _EC_ONES, target_el)] += 1
+    @property
+    def exceptions(self) -> dict[tuple[int, int], int]:
+        """Exceptions taken by (EC, or -vector for interrupts, target EL)."""
+        out = {}
+        for index, n in enumerate(self.exception_counts):
+            if n:
+                kind = index >> 2
+                out[(kind if kind < 64 else -((kind - 64) << 7), index & 3)] = n
+        return out
 
     @staticmethod
     def exception_name(kind: int) -> str:

@@ -190,6 +190,12 @@ def run_program(
     return m
 
 
+def run_in_both_modes(source: str, **kwargs: Any) -> tuple[Machine, Machine]:
+    """`run_program` translated, then one instruction per block: (translated, single)."""
+    translated = run_program(source, one_insn_per_block=False, **kwargs)
+    return translated, run_program(source, one_insn_per_block=True, **kwargs)
+
+
 @pytest.fixture
 def asm() -> Callable[..., Path]:
     """Assemble a snippet into a cached ELF: ``asm(source, wrap=True)``."""
@@ -225,6 +231,7 @@ __all__ = [
     "armnv_cli",
     "assemble",
     "make_machine",
+    "run_in_both_modes",
     "run_program",
     "stderr_lines",
     "with_stop_vectors",

@@ -243,8 +243,9 @@ class MemorySystem:
         # (nothing is cached in the TLBs while it is set, so every access comes through here)
         self.watch: Callable[[CPUState, int, int, bool, int], None] | None = None
         self._hcr_seen = 0
-        # EL << 1 | PAN -> context, valid until the next configuration write (see switch)
-        self._recent: dict[int, Context] = {}
+        # EL << 1 | PAN -> the context and the dictionaries the CPU reads for it (see switch),
+        # valid until the next configuration write
+        self._recent: dict[int, tuple] = {}
         # access decisions by EL (they depend on nothing else but configuration registers):
         # every context of an EL shares them, dropped together by `drop_decisions`
         self.decisions: tuple[dict[int, Any], ...] = tuple({} for _ in range(4))
@@ -278,31 +279,47 @@ class MemorySystem:
         """Select the context of the CPU's current state.
 
         Between two writes of configuration registers the context depends only on
-        PSTATE.EL and PSTATE.PAN, so exception entry and return find it in `_recent`.
+        PSTATE.EL and PSTATE.PAN, so exception entry and return find it in `_recent`,
+        with the dictionaries the CPU reads for it (`_selection`).
         """
+        chosen = self._recent.get((cpu.el << 1) | cpu.pan)
+        if chosen is None:
+            chosen = self._select(cpu)
+        (
+            self.current,
+            cpu.tlb_r,
+            cpu.tlb_w,
+            cpu.vcache,
+            cpu.vcache1,
+            cpu.dcache,
+            cpu.dfast,
+            cpu.dtrap,
+            cpu.vfast,
+        ) = chosen
+
+    def _select(self, cpu: CPUState) -> tuple:
         el = cpu.el
-        recent = (el << 1) | cpu.pan
-        ctx = self._recent.get(recent)
+        key = self.context_key(cpu)
+        ctx = self.contexts.get(key)
         if ctx is None:
-            key = self.context_key(cpu)
-            ctx = self.contexts.get(key)
-            if ctx is None:
-                if len(self.contexts) >= MAX_CONTEXTS:
-                    self.contexts.clear()
-                    self._recent.clear()
-                ctx = self.contexts[key] = Context(regime=key[5], asid=key[6], vmid=key[7])
-                if self.has_pan_hook:
-                    ctx.pan_active = bool(self.machine.hook.armnv_pan_active(cpu=cpu))
-            self._recent[recent] = ctx
-        self.current = ctx
-        cpu.tlb_r = ctx.tlb_r
-        cpu.tlb_w = ctx.tlb_w
-        cpu.vcache = ctx.vcache
-        cpu.vcache1 = ctx.vcache1
-        cpu.dcache = self.decisions[el]
-        cpu.dfast = self.fast[el]
-        cpu.dtrap = self.traps[el]
-        cpu.vfast = self.vfast[el]
+            if len(self.contexts) >= MAX_CONTEXTS:
+                self.contexts.clear()
+                self._recent.clear()
+            ctx = self.contexts[key] = Context(regime=key[5], asid=key[6], vmid=key[7])
+            if self.has_pan_hook:
+                ctx.pan_active = bool(self.machine.hook.armnv_pan_active(cpu=cpu))
+        chosen = self._recent[(el << 1) | cpu.pan] = (
+            ctx,
+            ctx.tlb_r,
+            ctx.tlb_w,
+            ctx.vcache,
+            ctx.vcache1,
+            self.decisions[el],
+            self.fast[el],
+            self.traps[el],
+            self.vfast[el],
+        )
+        return chosen
 
     def drop_decisions(self, cpu: CPUState) -> None:
         """Forget every cached access decision (a control they read was written)."""

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from framework.arch import HCR_E2H, HCR_TGE, SCTLR_A, SCTLR_DSSBS, SCTLR_SPINTMASK
+from framework.arch import HCR_E2H, HCR_TGE, SCTLR_A
 from framework.cpu import syndrome as syn
 
 # the module, not its names: traps -> exceptions -> decisions is an import cycle
@@ -332,30 +332,6 @@ def exception_entry(cpu: CPUState, from_el: int, target_el: int, spsr: int, esr:
     return spsr
 
 
-_SCTLR = ("SCTLR_EL1", "SCTLR_EL1", "SCTLR_EL2", "SCTLR_EL3")
-
-
-def entry_pstate_rules(cpu: CPUState, target_el: int) -> None:
-    """The kernel's feature rules for PSTATE on exception entry: SSBS and ALLINT (syndromes.md §10).
-
-    Asked only on a machine with one of the features (``machine.entry_sctlr_rules``).
-    """
-    machine = cpu.machine
-    sctlr = cpu.sr[_SCTLR[target_el]]
-    if machine.entry_ssbs:
-        cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
-    if machine.entry_nmi:
-        cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
-
-
-def entry_pstate(cpu: CPUState, target_el: int) -> None:
-    """Feature rules for PSTATE on exception entry (syndromes.md §10), then the plugins' rules."""
-    if cpu.machine.entry_sctlr_rules:
-        entry_pstate_rules(cpu, target_el)
-    for fn in (cpu.entry_hooks or entry_hooks(cpu)).entry_pstate:
-        fn(cpu, target_el)
-
-
 def eret(cpu: CPUState, pc: int) -> Decision:
     """ERET at `pc`: ``Allow()`` for the ordinary exception return, or the exception to take.
 
@@ -433,8 +409,6 @@ __all__ = [
     "Implemented",
     "current_el",
     "entry_hooks",
-    "entry_pstate",
-    "entry_pstate_rules",
     "eret",
     "exception_entry",
     "implemented",

@@ -4,8 +4,8 @@ Entry (`take_exception`) follows syndromes.md §10: SPSR_ELx gets the whole
 PSTATE (after the `armnv_exception_entry` hook, e.g. NV-27), ELR_ELx the
 preferred return address, ESR_ELx the syndrome (not for IRQ/FIQ), FAR_ELx
 only for aborts; then PSTATE = target ELxh with D, A, I, F set and IL, SS,
-UAO, BTYPE clear, plus the feature rules of `decisions.entry_pstate` (SSBS,
-ALLINT, and PAN through the `armnv_entry_pstate` hook). The vector is
+UAO, BTYPE clear, plus the feature rules (SSBS, ALLINT, and PAN through the
+`armnv_entry_pstate` hook). The vector is
 VBAR_ELx + 0x000/0x200 (current EL with SP_EL0/SP_ELx) or 0x400 (lower EL,
 AArch64), + 0x80/0x100/0x180 for IRQ/FIQ/SError.
 
@@ -47,6 +47,8 @@ from framework.arch import (
     PSTATE_SS,
     PSTATE_SSBS,
     PSTATE_UAO,
+    SCTLR_DSSBS,
+    SCTLR_SPINTMASK,
     VBAR_VBA,
 )
 from framework.cpu import syndrome as syn
@@ -87,6 +89,7 @@ def sync_target(cpu: CPUState) -> int:
 
 
 # the registers an exception entry to EL1 / EL2 writes and reads, by target EL
+_SCTLR = ("SCTLR_EL1", "SCTLR_EL1", "SCTLR_EL2", "SCTLR_EL3")
 _BANKED = {el: tuple(f"{r}_EL{el}" for r in ("SPSR", "ELR", "ESR", "FAR", "VBAR")) for el in (1, 2)}
 # SPSR_ELx, ELR_ELx by the EL an ERET is made at
 _RETURN_REGS = (None, ("SPSR_EL1", "ELR_EL1"), ("SPSR_EL2", "ELR_EL2"), None)
@@ -142,11 +145,21 @@ def take_exception(
     cpu.il = cpu.ss = cpu.uao = cpu.btype = 0
     cpu.excl = None
     if machine.entry_sctlr_rules:
-        decisions.entry_pstate_rules(cpu, target_el)
+        # the kernel's feature rules (syndromes.md §10): PSTATE.SSBS = SCTLR_ELx.DSSBS, and
+        # PSTATE.ALLINT = NOT SCTLR_ELx.SPINTMASK, on a machine with FEAT_SSBS / FEAT_NMI
+        sctlr = sr[_SCTLR[target_el]]
+        if machine.entry_ssbs:
+            cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
+        if machine.entry_nmi:
+            cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
     for fn in hooks.entry_pstate:
         fn(cpu, target_el)
     pc = cpu.pc = (sr[vbar_name] & _VBA) + offset
-    machine.stats.exceptions[(-vector if esr is None else (esr >> _EC_SHIFT) & _EC_ONES, target_el)] += 1
+    # Stats.exception_counts: at (EC << 2) | EL, or 256 + ((vector >> 7) << 2) | EL for an interrupt
+    if esr is None:
+        machine.stats.exception_counts[256 + ((vector >> 5) | target_el)] += 1
+    else:
+        machine.stats.exception_counts[(((esr >> _EC_SHIFT) & _EC_ONES) << 2) | target_el] += 1
     if machine.observe_exceptions:
         if machine.levels is not None:
             machine.levels.exception(cpu, from_el, target_el, esr, vector)

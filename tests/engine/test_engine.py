@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from framework.testing import STACK_TOP, assemble, make_machine
+from framework.testing import STACK_TOP, assemble, make_machine, run_in_both_modes
 from framework.testing import with_stop_vectors as with_vectors
 
 
 def run_both(source: str, max_insns: int = 100_000, wrap: bool = True, cpu: str = "max"):
     """Run the same program translated and one instruction per block; return both machines."""
-    elf = assemble(source, wrap=wrap)
-    machines = []
-    for single in (False, True):
-        m = make_machine(cpu, one_insn_per_block=single)
-        m.load(str(elf))
-        m.cpu.x[31] = STACK_TOP
-        m.stop = m.run(max_insns)
-        machines.append(m)
-    return machines
+    return run_in_both_modes(source, max_insns=max_insns, wrap=wrap, cpu=cpu)
 
 
 def state(m):
