@@ -169,6 +169,9 @@ class Engine:
                 if ctx.exit is not None and ctx.exit[0] == "jump":
                     ctx.clear_btype_after = True
                 else:
+                    if not ctx.refs_consts:
+                        # the instruction cannot take an exception: a loop may clear it once
+                        ctx.btype_clear_line = len(ctx.lines)
                     ctx.emit("cpu.btype = 0")
             if ctx.exit is not None:
                 break
@@ -197,6 +200,10 @@ class Engine:
         if ctx.uses_loop_offset:
             head.append("    ob = 0")  # instructions run by earlier iterations of a loop block
         body = [line.replace(BLOCK_LENGTH, str(n)) for line in ctx.lines]
+        if loops and ctx.btype_clear_line is not None:
+            # FEAT_BTI: the first instruction clears BTYPE, and its later passes find it clear
+            # (the loop's own branch is not BR/BLR): cleared once, before the loop
+            head.append(body.pop(ctx.btype_clear_line))
         flags = ctx.packed_flags() if ctx.pending is not None else None
         sync = [f"cpu.nzcv = {flags}"] if flags else []
         if not loops:

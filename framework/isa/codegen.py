@@ -74,6 +74,10 @@ class Ctx:
         # the block (set by the engine): a conditional branch then leaves only when taken
         self.block_pc = 0
         self.can_continue = False
+        # emitted code refers to a helper or table (`const`): only such code can take an
+        # exception; and where the engine put the first instruction's BTYPE clear (FEAT_BTI)
+        self.refs_consts = False
+        self.btype_clear_line: int | None = None
         self._consts: dict[int, str] = {}
 
     # ---- text -------------------------------------------------------------------
@@ -86,6 +90,7 @@ class Ctx:
 
     def const(self, obj: Any, hint: str = "k") -> str:
         """A global name in the generated function bound to `obj` (helpers, tables)."""
+        self.refs_consts = True
         name = self._consts.get(id(obj))
         if name is None:
             name = f"_{hint}{len(self._consts)}"

@@ -343,6 +343,36 @@ target:
     assert m.cpu.btype == 0
 
 
+@pytest.mark.parametrize(
+    ("first", "btype"),
+    [("ldr x6, [x5]", 2), ("add x6, x6, #1\n    ldr x8, [x5]", 0), ("add x6, x6, #1\n    hvc #0", 0)],
+    ids=["fault-first", "fault-second", "hvc-second"],
+)
+def test_btype_at_a_loop_reached_by_blr(run_asm, first, btype):
+    # the BLR's target starts a loop: BTYPE (0b10 after BLR on max) is cleared once the loop's
+    # first instruction completes, so an exception of that instruction on the first pass
+    # records it (syndromes.md §10), and one of a later instruction does not
+    m = run_asm(
+        install(2, "vec2")
+        + f"""
+    ldr x5, =0x60000000
+    mov x7, #3
+    adr x1, target
+    blr x1
+target:
+    {first}
+    subs x7, x7, #1
+    b.ne target
+    mov x5, #0
+    b target
+"""
+        + vectors(2, "vec2"),
+    )
+    e = read_log(m)[0]
+    assert (e.spsr >> 10) & 3 == btype
+    assert m.cpu.x[7] == 3  # the first pass took the exception
+
+
 # ---- -d int / -d cpu ---------------------------------------------------------------------------
 
 
