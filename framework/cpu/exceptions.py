@@ -53,6 +53,7 @@ from framework.arch import (
 )
 from framework.cpu import syndrome as syn
 from framework.cpu.state import M64
+from framework.cpu.sysregs import Allow
 from framework.errors import ExceptionTaken
 
 if TYPE_CHECKING:
@@ -222,7 +223,10 @@ def illegal_return(cpu: CPUState, spsr: int) -> bool:
 
 
 def exception_return(cpu: CPUState, pc: int) -> int:
-    """ERET at EL1/EL2: restore PSTATE from SPSR_ELx and continue at ELR_ELx.
+    """ERET at `pc`: restore PSTATE from SPSR_ELx and continue at ELR_ELx; return the new PC.
+
+    First the decision: UNDEFINED at EL0 (syndromes.md §3), or what a plugin says when
+    one can matter under this configuration (NV-15: a trap to EL2, EC 0x1A).
 
     An illegal return keeps PSTATE.EL and PSTATE.SP, restores the rest from
     SPSR and sets PSTATE.IL, so the next instruction takes an Illegal
@@ -233,6 +237,10 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     `cpu.eret_plans` until a configuration register is written.
     """
     el = cpu.el
+    if not el or (cpu.entry_hooks or decisions.entry_hooks(cpu)).eret:
+        decision = decisions.eret(cpu, pc)
+        if type(decision) is not Allow:
+            return decisions.take(cpu, decision, pc, _ERET_TRAP, "ERET")
     sr = cpu.sr
     spsr_name, elr_name = _RETURN_REGS[el]
     spsr = sr[spsr_name]
@@ -286,6 +294,7 @@ def exception_return(cpu: CPUState, pc: int) -> int:
 
 
 _MAX_PLANS = 256
+_ERET_TRAP = syn.eret_trap()  # EC 0x1A, ISS 0: the syndrome of a trapped ERET (syndromes.md §5)
 _VIRTUAL_LINES = HCR_VI | HCR_VF | HCR_VSE
 _FEATURE_FIELDS = (PSTATE_DIT, PSTATE_UAO, PSTATE_PAN, PSTATE_SS, PSTATE_IL, PSTATE_ALLINT, PSTATE_SSBS)
 

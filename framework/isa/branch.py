@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from framework.cpu import decisions
 from framework.cpu.exceptions import exception_return
-from framework.cpu.syndrome import eret_trap
-from framework.cpu.sysregs import Allow
 from framework.isa.codegen import Ctx
 from framework.isa.table import insn
 
 if TYPE_CHECKING:
-    from framework.cpu.state import CPUState
+    pass
 
 
 def _offset(imm: int, bits: int) -> int:
@@ -66,19 +63,6 @@ def BR_BLR_RET(ctx: Ctx, op: int, rn: int) -> None:
     return None
 
 
-ERET_TRAP = eret_trap()  # EC 0x1A, ISS 0: the syndrome of a trapped ERET (syndromes.md §5)
-
-
-def _eret(cpu: CPUState, pc: int) -> int:
-    # nobody to ask under this configuration (the common case): straight to the return
-    if cpu.el and not (cpu.entry_hooks or decisions.entry_hooks(cpu)).eret:
-        return exception_return(cpu, pc)
-    decision = decisions.eret(cpu, pc)
-    if type(decision) is Allow:
-        return exception_return(cpu, pc)
-    return decisions.take(cpu, decision, pc, ERET_TRAP, "ERET")
-
-
 # ERETAA/ERETAB authenticate ELR with the A or B key first: only with pointer authentication,
 # whose plugin does that in armnv_eret; the return itself is ERET's
 @insn("1101011 0100 11111 0000 1 M:1 11111 11111", "ERETAA_ERETAB", feature="pauth")
@@ -86,4 +70,4 @@ def _eret(cpu: CPUState, pc: int) -> int:
 def ERET(ctx: Ctx, M: int = 0) -> None:
     # ERET restores PSTATE.BTYPE from SPSR: the block must not clear it afterwards
     ctx.sets_btype = True
-    ctx.call_exit(_eret, hex(ctx.pc))
+    ctx.call_exit(exception_return, hex(ctx.pc))
