@@ -106,6 +106,18 @@ class Engine:
         cpu.vcache[pc] = blk
         return blk
 
+    def _block_at(self, pc: int) -> Block | None:
+        """`lookup` for the run loop: None when the fetch took an exception (the CPU is at its vector).
+
+        The failed fetch counts as one (attempted) instruction, so a guest whose vectors
+        cannot be fetched still stops at --max-insns.
+        """
+        try:
+            return self.lookup(pc)
+        except ExceptionTaken:
+            self.cpu.icount += 1
+            return None
+
     def lookup_single(self, pc: int) -> Block:
         cpu = self.cpu
         pa = self.mem.translate_fetch(cpu, pc)
@@ -369,36 +381,37 @@ class Engine:
         cpu.deadline = cpu.icount  # compute the first real deadline in the slow path
         max_block = MAX_BLOCK
         while True:
-            room = cpu.deadline - cpu.icount
-            if room <= 0:
-                cpu.insn_off = 0  # between blocks cpu.icount itself is exact
-                stop = machine.service(self)
-                if stop is not None:
-                    return stop
-                if self.trace_exec:
-                    cpu.deadline = cpu.icount  # keep single-stepping
-                room = cpu.deadline - cpu.icount
-            pc = cpu.pc
-            if room >= max_block:
+            if cpu.deadline - cpu.icount >= max_block:
+                # a whole block fits before the deadline: the common case, one test
+                pc = cpu.pc
                 blk = cpu.vcache.get(pc)
                 if blk is None:
-                    try:
-                        blk = self.lookup(pc)
-                    except ExceptionTaken:
-                        # an instruction abort on fetch counts as one (attempted) instruction, so a
-                        # guest whose vectors cannot be fetched still stops at --max-insns
-                        cpu.icount += 1
+                    blk = self._block_at(pc)
+                    if blk is None:
                         continue
             else:
-                blk = cpu.vcache1.get(pc)
-                if blk is None:
-                    try:
-                        blk = cpu.vcache1[pc] = self.lookup_single(pc)
-                    except ExceptionTaken:
-                        cpu.icount += 1
+                if cpu.icount >= cpu.deadline:
+                    cpu.insn_off = 0  # between blocks cpu.icount itself is exact
+                    stop = machine.service(self)
+                    if stop is not None:
+                        return stop
+                    if self.trace_exec:
+                        cpu.deadline = cpu.icount  # keep single-stepping
+                pc = cpu.pc
+                if cpu.deadline - cpu.icount >= max_block:
+                    blk = cpu.vcache.get(pc) or self._block_at(pc)
+                    if blk is None:
                         continue
-                if self.trace_exec:
-                    machine.log_exec(blk)
+                else:
+                    blk = cpu.vcache1.get(pc)
+                    if blk is None:
+                        try:
+                            blk = cpu.vcache1[pc] = self.lookup_single(pc)
+                        except ExceptionTaken:
+                            cpu.icount += 1
+                            continue
+                    if self.trace_exec:
+                        machine.log_exec(blk)
             try:
                 cpu.pc = blk.fn(cpu)
                 cpu.icount += blk.n

@@ -52,7 +52,7 @@ from framework.arch import (
     VBAR_VBA,
 )
 from framework.cpu import syndrome as syn
-from framework.cpu.state import M64
+from framework.cpu.state import M64, ONE_BIT_FIELDS
 from framework.cpu.sysregs import Allow
 from framework.errors import ExceptionTaken
 
@@ -64,6 +64,8 @@ VEC_SYNC, VEC_IRQ, VEC_FIQ, VEC_SERROR = 0x000, 0x080, 0x100, 0x180
 # module-level ints for the exception entry/return path
 _DAIF, _VBA, _EL, _EL_SHIFT = PSTATE_DAIF.mask, VBAR_VBA.mask, PSTATE_EL.mask, PSTATE_EL.shift
 _NOT_AARCH64_M = PSTATE_NRW | PSTATE_M1  # an AArch32 mode, or a reserved one
+# where CPUState's one-bit PSTATE fields (0 or 1) and BTYPE go in the SPSR layout
+_DIT, _UAO, _PAN, _SS, _IL, _ALLINT, _SSBS, _BTYPE = (shift for _, shift in ONE_BIT_FIELDS)
 
 KIND_NAMES = {VEC_SYNC: "sync", VEC_IRQ: "IRQ", VEC_FIQ: "FIQ", VEC_SERROR: "SError"}
 
@@ -115,8 +117,23 @@ def take_exception(
     # and the kernel's own steps are written out instead of called.
     machine = cpu.machine
     from_el = cpu.el
+    spsel = cpu.spsel
     hooks = cpu.entry_hooks or decisions.entry_hooks(cpu)
-    spsr = cpu.pstate_bits()
+    # CPUState.pstate_bits, written out with the EL and SP already at hand
+    spsr = (
+        cpu.nzcv
+        | cpu.daif
+        | (from_el << _EL_SHIFT)
+        | spsel
+        | (cpu.dit << _DIT)
+        | (cpu.uao << _UAO)
+        | (cpu.pan << _PAN)
+        | (cpu.ss << _SS)
+        | (cpu.il << _IL)
+        | (cpu.allint << _ALLINT)
+        | (cpu.ssbs << _SSBS)
+        | (cpu.btype << _BTYPE)
+    )
     for fn in hooks.exception_entry:
         new = fn(cpu, from_el, target_el, spsr, esr)
         if new is not None:
@@ -133,7 +150,7 @@ def take_exception(
     # new PSTATE (syndromes.md §10); the stack pointer banking of `CPUState.select_sp`
     x = cpu.x
     sp_el = cpu.sp_el
-    if cpu.spsel:
+    if spsel:
         sp_el[from_el] = x[31]
         offset = (0x200 if target_el == from_el else 0x400) + vector
     else:
@@ -256,7 +273,7 @@ def exception_return(cpu: CPUState, pc: int) -> int:
             if len(cpu.eret_plans) >= _MAX_PLANS:
                 cpu.eret_plans.clear()
             plan = cpu.eret_plans[key] = return_plan(cpu, el, spsr, 0)
-    nzcv, daif, new_el, spsel, features = plan
+    nzcv, daif, new_el, spsel, features, old_sp, new_sp, kick = plan
     # CPUState.set_pstate_bits, written out (with the SP banking of select_sp)
     cpu.nzcv = nzcv
     cpu.daif = daif
@@ -266,10 +283,10 @@ def exception_return(cpu: CPUState, pc: int) -> int:
         cpu.dit, cpu.uao, cpu.pan, cpu.ss, cpu.il, cpu.allint, cpu.ssbs, cpu.btype = features
     x = cpu.x
     sp_el = cpu.sp_el
-    sp_el[el if cpu.spsel else 0] = x[31]
+    sp_el[old_sp] = x[31]
     cpu.el = new_el
     cpu.spsel = spsel
-    x[31] = sp_el[new_el if spsel else 0]
+    x[31] = sp_el[new_sp]
     cpu.excl = None
     target = cpu.pc = sr[elr_name] & M64
     if machine.observe_exceptions:
@@ -281,12 +298,7 @@ def exception_return(cpu: CPUState, pc: int) -> int:
     machine.mem.switch(cpu)
     machine.exception_loop.entries = 0  # progressed(), written out
     interrupts = machine.interrupts
-    if (
-        interrupts.asserted
-        or sr["HCR_EL2"] & _VIRTUAL_LINES
-        or interrupts.virtual_sources
-        or (features is not None and features[4])
-    ):
+    if kick or interrupts.asserted or interrupts.virtual_sources:
         # an interrupt may be takeable now, or PSTATE.IL is set (the next instruction takes
         # the Illegal Execution state exception): the run loop looks before the next block
         machine.engine.kick()
@@ -299,24 +311,32 @@ _VIRTUAL_LINES = HCR_VI | HCR_VF | HCR_VSE
 _FEATURE_FIELDS = (PSTATE_DIT, PSTATE_UAO, PSTATE_PAN, PSTATE_SS, PSTATE_IL, PSTATE_ALLINT, PSTATE_SSBS)
 
 
-def return_plan(cpu: CPUState, el: int, spsr: int, ss: int) -> tuple[int, int, int, int, tuple[int, ...] | None]:
-    """What an ERET at `el` with this SPSR sets: (NZCV, DAIF, EL, SP, the other PSTATE bits).
+def return_plan(cpu: CPUState, el: int, spsr: int, ss: int) -> tuple:
+    """What an ERET at `el` with this SPSR does, for `exception_return`.
 
-    The last item is None when all of DIT, UAO, PAN, SS, IL, ALLINT, SSBS and BTYPE
-    end up 0 (the usual return), else their values in that order. `ss` is SPSR.SS when
-    MDSCR_EL1.SS lets it through, else 0.
+    (NZCV, DAIF, EL, SP, the other PSTATE bits, the stack pointer to bank, the one to
+    select, whether the run loop must look before the next block). The other bits are
+    None when all of DIT, UAO, PAN, SS, IL, ALLINT, SSBS and BTYPE end up 0 (the usual
+    return), else their values in that order. `ss` is SPSR.SS when MDSCR_EL1.SS lets it
+    through, else 0. The run loop looks when HCR_EL2 asserts a virtual interrupt (it may
+    be takeable at the new EL) or the return is illegal (PSTATE.IL).
     """
     restored = (spsr & cpu.machine.restorable_pstate) | ss
     if illegal_return(cpu, spsr):
         restored = (restored & ~(PSTATE_M.mask | PSTATE_NRW)) | PSTATE_EL.put(el) | cpu.spsel | PSTATE_IL
     btype = (restored & PSTATE_BTYPE.mask) >> PSTATE_BTYPE.shift
     features = (*(1 if restored & bit else 0 for bit in _FEATURE_FIELDS), btype)
+    new_el = (restored & _EL) >> _EL_SHIFT
+    spsel = 1 if restored & PSTATE_SP else 0
     return (
         restored & PSTATE_NZCV.mask,
         restored & _DAIF,
-        (restored & _EL) >> _EL_SHIFT,
-        1 if restored & PSTATE_SP else 0,
+        new_el,
+        spsel,
         features if any(features) else None,
+        el if cpu.spsel else 0,
+        new_el if spsel else 0,
+        bool(cpu.sr["HCR_EL2"] & _VIRTUAL_LINES or restored & PSTATE_IL),
     )
 
 

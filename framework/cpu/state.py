@@ -36,6 +36,23 @@ from framework.arch import (
 M64 = (1 << 64) - 1
 M32 = 0xFFFFFFFF
 
+# the one-bit PSTATE fields (and BTYPE) with the position of each in the SPSR layout
+ONE_BIT_FIELDS = (
+    *(
+        (name, bit.bit_length() - 1)
+        for name, bit in (
+            ("dit", PSTATE_DIT),
+            ("uao", PSTATE_UAO),
+            ("pan", PSTATE_PAN),
+            ("ss", PSTATE_SS),
+            ("il", PSTATE_IL),
+            ("allint", PSTATE_ALLINT),
+            ("ssbs", PSTATE_SSBS),
+        )
+    ),
+    ("btype", PSTATE_BTYPE.shift),
+)
+
 # module-level ints for the exception entry/return path
 _NZCV, _DAIF, _BTYPE, _EL = PSTATE_NZCV.mask, PSTATE_DAIF.mask, PSTATE_BTYPE.mask, PSTATE_EL.mask
 _BTYPE_SHIFT, _EL_SHIFT = PSTATE_BTYPE.shift, PSTATE_EL.shift
@@ -125,23 +142,13 @@ class CPUState:
     def pstate_bits(self) -> int:
         """PSTATE in the SPSR layout (syndromes.md §10).
 
-        The one-bit fields hold 0 or 1, so each is shifted to its SPSR bit (the positions
-        are checked against framework.arch below the class).
+        The one-bit fields hold 0 or 1, so each is shifted to its SPSR bit (`ONE_BIT_FIELDS`;
+        exception entry has the same written out).
         """
-        return (
-            self.nzcv
-            | self.daif
-            | (self.el << 2)
-            | self.spsel
-            | (self.dit << 24)
-            | (self.uao << 23)
-            | (self.pan << 22)
-            | (self.ss << 21)
-            | (self.il << 20)
-            | (self.allint << 13)
-            | (self.ssbs << 12)
-            | (self.btype << 10)
-        )
+        bits = self.nzcv | self.daif | (self.el << 2) | self.spsel
+        for name, shift in ONE_BIT_FIELDS:
+            bits |= getattr(self, name) << shift
+        return bits
 
     def set_pstate_bits(self, value: int) -> None:
         """Restore PSTATE from an SPSR value (EL/SP already validated by the caller)."""
@@ -173,8 +180,3 @@ class CPUState:
 
     def mode_name(self) -> str:
         return f"EL{self.el}{'h' if self.spsel else 't'}"
-
-
-# the SPSR bit positions CPUState.pstate_bits writes as literals
-assert (PSTATE_DIT, PSTATE_UAO, PSTATE_PAN, PSTATE_SS, PSTATE_IL) == (1 << 24, 1 << 23, 1 << 22, 1 << 21, 1 << 20)
-assert (PSTATE_ALLINT, PSTATE_SSBS, _BTYPE_SHIFT, _EL_SHIFT, PSTATE_SP) == (1 << 13, 1 << 12, 10, 2, 1)
