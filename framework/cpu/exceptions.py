@@ -307,8 +307,8 @@ def exception_return(cpu: CPUState, pc: int) -> int:
 
 _MAX_PLANS = 256
 _ERET_TRAP = syn.eret_trap()  # EC 0x1A, ISS 0: the syndrome of a trapped ERET (syndromes.md §5)
-_VIRTUAL_LINES = HCR_VI | HCR_VF | HCR_VSE
-_FEATURE_FIELDS = (PSTATE_DIT, PSTATE_UAO, PSTATE_PAN, PSTATE_SS, PSTATE_IL, PSTATE_ALLINT, PSTATE_SSBS)
+# HCR_EL2's virtual interrupt lines: asserted, an interrupt may be takeable after a return
+VIRTUAL_LINES = HCR_VI | HCR_VF | HCR_VSE
 
 
 def return_plan(cpu: CPUState, el: int, spsr: int, ss: int) -> tuple:
@@ -317,15 +317,14 @@ def return_plan(cpu: CPUState, el: int, spsr: int, ss: int) -> tuple:
     (NZCV, DAIF, EL, SP, the other PSTATE bits, the stack pointer to bank, the one to
     select, whether the run loop must look before the next block). The other bits are
     None when all of DIT, UAO, PAN, SS, IL, ALLINT, SSBS and BTYPE end up 0 (the usual
-    return), else their values in that order. `ss` is SPSR.SS when MDSCR_EL1.SS lets it
+    return), else their values in that order (`ONE_BIT_FIELDS`). `ss` is SPSR.SS when MDSCR_EL1.SS lets it
     through, else 0. The run loop looks when HCR_EL2 asserts a virtual interrupt (it may
     be takeable at the new EL) or the return is illegal (PSTATE.IL).
     """
     restored = (spsr & cpu.machine.restorable_pstate) | ss
     if illegal_return(cpu, spsr):
         restored = (restored & ~(PSTATE_M.mask | PSTATE_NRW)) | PSTATE_EL.put(el) | cpu.spsel | PSTATE_IL
-    btype = (restored & PSTATE_BTYPE.mask) >> PSTATE_BTYPE.shift
-    features = (*(1 if restored & bit else 0 for bit in _FEATURE_FIELDS), btype)
+    features = tuple((restored >> shift) & (0b11 if name == "btype" else 1) for name, shift in ONE_BIT_FIELDS)
     new_el = (restored & _EL) >> _EL_SHIFT
     spsel = 1 if restored & PSTATE_SP else 0
     return (
@@ -336,7 +335,7 @@ def return_plan(cpu: CPUState, el: int, spsr: int, ss: int) -> tuple:
         features if any(features) else None,
         el if cpu.spsel else 0,
         new_el if spsel else 0,
-        bool(cpu.sr["HCR_EL2"] & _VIRTUAL_LINES or restored & PSTATE_IL),
+        bool(cpu.sr["HCR_EL2"] & VIRTUAL_LINES or restored & PSTATE_IL),
     )
 
 

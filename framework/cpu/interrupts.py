@@ -53,7 +53,7 @@ from framework.arch import (
     VSESR_ISS,
     hcr_eff,
 )
-from framework.cpu.exceptions import VEC_FIQ, VEC_IRQ, VEC_SERROR, take_exception
+from framework.cpu.exceptions import VEC_FIQ, VEC_IRQ, VEC_SERROR, VIRTUAL_LINES, take_exception
 from framework.cpu.syndrome import EC_SERROR, esr
 
 if TYPE_CHECKING:
@@ -79,9 +79,6 @@ class Controller(Protocol):
     """What an interrupt controller offers the kernel's devices."""
 
     def set_ppi(self, intid: int, level: bool) -> None: ...
-
-
-VIRTUAL_LINES = HCR_VI | HCR_VF | HCR_VSE
 
 
 class Interrupts:

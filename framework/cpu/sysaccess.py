@@ -130,7 +130,7 @@ def trap_access(cpu: CPUState, plan: tuple, pc: int) -> int:
     machine = cpu.machine
     if machine.observe_exceptions or machine.log_sysreg:
         what = describe_access(reg, key, is_read, rt) if machine.log_int or machine.log_sysreg else ""
-        return take(cpu, decision, pc, esr if decision.esr is None else decision.esr, what, rule_key[2])
+        return take(cpu, decision, pc, esr, what, rule_key[2])
     stats = machine.stats
     stats.traps[el] += 1
     stats.trap_rules[rule_key] += 1

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from framework.cpu.exceptions import exception_return
 from framework.isa.codegen import Ctx
 from framework.isa.table import insn
-
-if TYPE_CHECKING:
-    pass
 
 
 def _offset(imm: int, bits: int) -> int:
