@@ -167,7 +167,6 @@ class Machine:
         # whether exception entry applies the kernel's SCTLR_ELx-driven PSTATE rules (SSBS, ALLINT)
         self.entry_ssbs = "ssbs" in self.features
         self.entry_nmi = "nmi" in self.features
-        self.entry_sctlr_rules = self.entry_ssbs or self.entry_nmi
         self.reset()
         self.hook.armnv_machine_built(machine=self)
         self.symbols = SymbolTable()
@@ -213,6 +212,7 @@ class Machine:
         self.direct = DirectCalls.of(self.hook, monitored="plugins" in self.debug)
         self.entry_table = EntryHookTable(self.hook, monitored="plugins" in self.debug)
         self.cpu.entry_hooks = None
+        self.cpu.entry_plans.clear()  # they hold the hooks
         self.mem.has_translate_hook = self.implements.translate
         self.mem.has_pan_hook = self.implements.pan_active
 

@@ -336,6 +336,7 @@ class MemorySystem:
         cpu.vfast.clear()
         cpu.entry_hooks = None
         cpu.eret_plans.clear()
+        cpu.entry_plans.clear()
 
     def drop_el2_accesses(self) -> None:
         """Forget every redirected access generated code makes on RAM (a translation may change)."""

@@ -112,13 +112,18 @@ def take_exception(
 
     Returns the new PC (also stored in cpu.pc).
     """
-    # Every exception a guest takes comes through here: the hook implementations that can
-    # matter under this configuration are resolved once per configuration (`entry_hooks`),
-    # and the kernel's own steps are written out instead of called.
+    # Every exception a guest takes comes through here. What depends only on where it goes
+    # from and to and on configuration registers (the banked names, the vector offset, the
+    # SCTLR-driven PSTATE rules, the hook implementations that can matter) is worked out
+    # once per configuration (`entry_plan`); the rest is written out instead of called.
     machine = cpu.machine
     from_el = cpu.el
     spsel = cpu.spsel
-    hooks = cpu.entry_hooks or decisions.entry_hooks(cpu)
+    key = (target_el << 12) | (from_el << 10) | (spsel << 9) | vector
+    plan = cpu.entry_plans.get(key)
+    if plan is None:
+        plan = cpu.entry_plans[key] = entry_plan(cpu, from_el, spsel, target_el, vector)
+    spsr_name, elr_name, esr_name, far_name, vbar_name, offset, ssbs, allint, entry_hooks, pstate_hooks = plan
     # CPUState.pstate_bits, written out with the EL and SP already at hand
     spsr = (
         cpu.nzcv
@@ -134,13 +139,12 @@ def take_exception(
         | (cpu.ssbs << _SSBS)
         | (cpu.btype << _BTYPE)
     )
-    for fn in hooks.exception_entry:
+    for fn in entry_hooks:
         new = fn(cpu, from_el, target_el, spsr, esr)
         if new is not None:
             spsr = new
             break
     sr = cpu.sr
-    spsr_name, elr_name, esr_name, far_name, vbar_name = _BANKED[target_el]
     sr[spsr_name] = spsr
     sr[elr_name] = return_pc & M64
     if esr is not None:
@@ -152,25 +156,19 @@ def take_exception(
     sp_el = cpu.sp_el
     if spsel:
         sp_el[from_el] = x[31]
-        offset = (0x200 if target_el == from_el else 0x400) + vector
     else:
         sp_el[0] = x[31]
-        offset = (0x000 if target_el == from_el else 0x400) + vector
         cpu.spsel = 1
     cpu.el = target_el
     x[31] = sp_el[target_el]
     cpu.daif = _DAIF
     cpu.il = cpu.ss = cpu.uao = cpu.btype = 0
     cpu.excl = None
-    if machine.entry_sctlr_rules:
-        # the kernel's feature rules (syndromes.md §10): PSTATE.SSBS = SCTLR_ELx.DSSBS, and
-        # PSTATE.ALLINT = NOT SCTLR_ELx.SPINTMASK, on a machine with FEAT_SSBS / FEAT_NMI
-        sctlr = sr[_SCTLR[target_el]]
-        if machine.entry_ssbs:
-            cpu.ssbs = 1 if sctlr & SCTLR_DSSBS else 0
-        if machine.entry_nmi:
-            cpu.allint = 0 if sctlr & SCTLR_SPINTMASK else 1
-    for fn in hooks.entry_pstate:
+    if ssbs is not None:
+        cpu.ssbs = ssbs
+    if allint is not None:
+        cpu.allint = allint
+    for fn in pstate_hooks:
         fn(cpu, target_el)
     pc = cpu.pc = (sr[vbar_name] & _VBA) + offset
     # Stats.exception_counts: at (EC << 2) | EL, or 256 + ((vector >> 7) << 2) | EL for an interrupt
@@ -195,6 +193,28 @@ def take_exception(
     else:
         loop.entries = 1
     return pc
+
+
+def entry_plan(cpu: CPUState, from_el: int, spsel: int, target_el: int, vector: int) -> tuple:
+    """What an exception entry from (`from_el`, `spsel`) to `target_el` at `vector` does.
+
+    (SPSR, ELR, ESR, FAR and VBAR names of the target EL, the vector's offset, the
+    PSTATE.SSBS and PSTATE.ALLINT it sets or None, and the `armnv_exception_entry` and
+    `armnv_entry_pstate` implementations to call). Kept in `cpu.entry_plans` until a
+    configuration register is written: SCTLR_ELx and the hooks' `only_when` predicates
+    read nothing else. The SSBS and ALLINT rules (syndromes.md §10): PSTATE.SSBS =
+    SCTLR_ELx.DSSBS with FEAT_SSBS, PSTATE.ALLINT = NOT SCTLR_ELx.SPINTMASK with FEAT_NMI.
+    """
+    machine = cpu.machine
+    hooks = cpu.entry_hooks or decisions.entry_hooks(cpu)
+    if target_el == from_el:
+        offset = (0x200 if spsel else 0x000) + vector
+    else:
+        offset = 0x400 + vector
+    sctlr = cpu.sr[_SCTLR[target_el]]
+    ssbs = (1 if sctlr & SCTLR_DSSBS else 0) if machine.entry_ssbs else None
+    allint = (0 if sctlr & SCTLR_SPINTMASK else 1) if machine.entry_nmi else None
+    return (*_BANKED[target_el], offset, ssbs, allint, hooks.exception_entry, hooks.entry_pstate)
 
 
 def sync_exception(cpu: CPUState, esr: int, pc: int, target_el: int | None = None) -> int:

@@ -115,6 +115,8 @@ class CPUState:
     # what an exception return does, by (SPSR << 3) | (PSTATE.SP << 2) | EL (framework.cpu.exceptions.return_plan),
     # kept until a configuration register is written
     eret_plans: dict[int, Any] = attrs.field(factory=dict)
+    # what an exception entry does, by where it goes from and to (framework.cpu.exceptions.entry_plan)
+    entry_plans: dict[int, Any] = attrs.field(factory=dict)
     machine: Any = None
 
     # ---- stack pointer banking -------------------------------------------------

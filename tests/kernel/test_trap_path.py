@@ -266,3 +266,40 @@ skip_il:
     assert m.cpu.x[14] == 2
     assert (m.cpu.x[15], m.cpu.x[16]) == (1, 0)
     assert [e.spsr & 0xF for e in read_log(m)] == [0x9, 0x8]
+
+
+def test_entry_pstate_follows_sctlr_from_one_exception_to_the_next(run_asm):
+    # syndromes.md §10: PSTATE.SSBS on entry is SCTLR_ELx.DSSBS (max has FEAT_SSBS); the same
+    # SVC before and after EL1 sets SCTLR_EL1.DSSBS must see each value
+    m = run_asm(
+        set_hcr(0)
+        + eret_to("el1", EL1H)
+        + """
+    .balign 2048
+el1_vectors:
+    .skip 0x200
+    // current EL with SP_ELx, synchronous: PSTATE.SSBS as the handler sees it
+    cbnz x13, 1f
+    mrs x14, S3_3_C4_C2_6
+    mov x13, #1
+    eret
+1:  mrs x15, S3_3_C4_C2_6
+    eret
+
+el1:
+    adr x19, el1_vectors
+    msr vbar_el1, x19
+    isb
+    mov x13, #0
+    mov x14, #7
+    mov x15, #7
+    svc #0
+    mrs x19, sctlr_el1
+    orr x19, x19, #(1 << 44)
+    msr sctlr_el1, x19
+    isb
+    svc #1
+"""
+    )
+    ssbs = 1 << 12  # PSTATE.SSBS as MRS SSBS reads it
+    assert (m.cpu.x[14], m.cpu.x[15]) == (0, ssbs)
