@@ -2,8 +2,9 @@
 
 A *context* is everything a virtual address means at the moment: it is keyed
 by (EL, PSTATE.PAN, the translation-relevant HCR_EL2 bits, SCTLR_ELx.M, ASID,
-VMID). Each context owns a read TLB, a write TLB, an instruction TLB and a
-cache of translated blocks by virtual PC; switching context (exception entry,
+VMID). Each context (`framework.vcontext.Context`) owns a read TLB, a write
+TLB, an instruction TLB and a cache of translated blocks by virtual PC;
+switching context (exception entry,
 ERET, MSR PAN, a TTBR write with another ASID) is a dict lookup, and entries
 of other ASIDs and VMIDs stay cached, as on hardware with tagged TLBs.
 
@@ -47,6 +48,7 @@ from framework.cpu.decisions import sctlr_a, unprivileged_el
 from framework.cpu.exceptions import take_exception
 from framework.errors import BusError, ExceptionTaken
 from framework.memory import ACC_ALIGNED, ACC_UNPRIV, ISS_MASK, PAGE
+from framework.vcontext import REGIME_EL2, REGIME_EL10, REGIME_EL20, Context
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,11 +56,6 @@ if TYPE_CHECKING:
     from framework.cpu.state import CPUState
     from framework.cpu.sysregs import SysReg
     from framework.machine import Machine
-
-# Translation regimes (the names the hooks receive)
-REGIME_EL10 = "EL1&0"
-REGIME_EL2 = "EL2"
-REGIME_EL20 = "EL2&0"
 
 # HCR_EL2 bits that change how addresses translate: VM, PTW, DC, TGE, E2H, NV, NV1, FWB, DCT.
 # A change of one of them flushes every TLB (the reference does, NV-05, MMU-04); the
@@ -74,7 +71,6 @@ TAGGED_BASE_REGS = frozenset({"TTBR0_EL1", "TTBR1_EL1", "TTBR0_EL2", "TTBR1_EL2"
 MAX_CONTEXTS = 64
 
 M64 = (1 << 64) - 1
-_VA_PAGE_LOW = (1 << 44) - 1  # VA[55:12]: a page number without the top byte (TBI tags)
 
 
 def regime_of(el: int, hcr_el2: int) -> str:
@@ -149,79 +145,6 @@ class TranslationFault(Exception):  # noqa: N818 - architectural fault, not a Py
         self.stage2 = stage2
         self.s1ptw = s1ptw
         self.ipa = ipa
-
-
-@attrs.define(slots=True, eq=False)
-class Context:
-    regime: str = REGIME_EL10
-    asid: int = 0
-    vmid: int = 0
-    # PSTATE.PAN restricts privileged data accesses (armnv_pan_active, asked once per context)
-    pan_active: bool = False
-    tlb_r: dict[int, int] = attrs.field(factory=dict)
-    tlb_w: dict[int, int] = attrs.field(factory=dict)
-    # instruction TLB: virtual page -> physical page address
-    tlb_x: dict[int, int] = attrs.field(factory=dict)
-    vcache: dict[int, Any] = attrs.field(factory=dict)
-    vcache1: dict[int, Any] = attrs.field(factory=dict)
-    # pages cached from mappings larger than a 4 KiB page: size shift -> mapping number (the
-    # VA, tag dropped, shifted by the size) -> the TLB keys of its pages, so that a TLBI by VA
-    # finds them without a scan of the TLBs (the kernel's flush_tlb_kernel_range issues up to
-    # 512 of them in a row over a TLB of thousands of pages); and whether a TBI-tagged VA is there
-    big: dict[int, dict[int, set[int]]] = attrs.field(factory=dict)
-    tagged: bool = False
-
-    def clear(self) -> None:
-        self.tlb_r.clear()
-        self.tlb_w.clear()
-        self.tlb_x.clear()
-        self.vcache.clear()
-        self.vcache1.clear()
-        self.big.clear()
-        self.tagged = False
-
-    def note(self, va: int, size_shift: int) -> None:
-        """Remember what a TLBI by VA must look for (pages of big mappings, tagged addresses)."""
-        if size_shift > 12:
-            vpage = va >> 12
-            mappings = self.big.get(size_shift)
-            if mappings is None:
-                mappings = self.big[size_shift] = {}
-            number = (vpage & _VA_PAGE_LOW) >> (size_shift - 12)
-            pages = mappings.get(number)
-            if pages is None:
-                mappings[number] = {vpage}
-            else:
-                pages.add(vpage)
-        if (va >> 56) not in (0, 0xFF):
-            self.tagged = True
-
-    def drop_va(self, va: int) -> None:
-        """Drop every cached page of the mapping(s) that may contain `va`, and the block cache."""
-        tlbs = (self.tlb_r, self.tlb_w, self.tlb_x)
-        if self.tagged:
-            # a page may be cached under any tag: look at every entry
-            vpage = (va >> 12) & _VA_PAGE_LOW
-            spans = [(vpage, vpage + 1)]
-            for shift in self.big:
-                lo = vpage >> (shift - 12) << (shift - 12)
-                spans.append((lo, lo + (1 << (shift - 12))))
-            for tlb in tlbs:
-                stale = [vp for vp in tlb if any(lo <= vp & _VA_PAGE_LOW < hi for lo, hi in spans)]
-                for vp in stale:
-                    del tlb[vp]
-        else:
-            vpage = va >> 12
-            for tlb in tlbs:
-                tlb.pop(vpage, None)
-            for shift, mappings in self.big.items():
-                pages = mappings.pop((vpage & _VA_PAGE_LOW) >> (shift - 12), None)
-                if pages:
-                    for vp in pages:
-                        for tlb in tlbs:
-                            tlb.pop(vp, None)
-        self.vcache.clear()
-        self.vcache1.clear()
 
 
 class MemorySystem:
